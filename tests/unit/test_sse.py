@@ -1,0 +1,134 @@
+"""The SSE decoder against recorded streams split at every byte, and the encoder's framing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway_core.sse import ServerSentEvent, SSEDecoder, encode_comment, encode_event, encode_json_event
+from tests.fixtures import fixture_files, load_sse
+
+RECORDED_STREAMS = [
+    path
+    for folder in ("anthropic", "openai_chat", "openrouter", "responses", "codex")
+    for path in fixture_files(folder, "*.sse")
+]
+
+
+def decode_all(chunks: list[bytes]) -> list[ServerSentEvent]:
+    decoder = SSEDecoder()
+    events = [event for chunk in chunks for event in decoder.feed(chunk)]
+    return events + decoder.flush()
+
+
+def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
+    bounds = [0, *sorted(set(cuts)), len(data)]
+    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+@pytest.mark.parametrize("path", RECORDED_STREAMS, ids=lambda p: p.name)
+def test_recorded_stream_decodes_the_same_whatever_the_chunking(path: object) -> None:
+    body = load_sse(path)  # type: ignore[arg-type]
+    whole = decode_all([body])
+    assert whole, "a recorded stream has events"
+    byte_by_byte = decode_all([body[i : i + 1] for i in range(len(body))])
+    assert byte_by_byte == whole
+
+
+@pytest.mark.parametrize("path", RECORDED_STREAMS, ids=lambda p: p.name)
+def test_recorded_stream_decodes_the_same_with_crlf_line_ends(path: object) -> None:
+    body = load_sse(path)  # type: ignore[arg-type]
+    crlf = body.replace(b"\n", b"\r\n")
+    assert decode_all([crlf[i : i + 7] for i in range(0, len(crlf), 7)]) == decode_all([body])
+
+
+def test_every_recorded_data_payload_is_json_or_done() -> None:
+    for path in RECORDED_STREAMS:
+        for event in decode_all([load_sse(path)]):
+            if event.data != "[DONE]":
+                event.json()
+
+
+def test_comment_lines_are_skipped() -> None:
+    events = decode_all([b": OPENROUTER PROCESSING\n\n: OPENROUTER PROCESSING\n\ndata: {\"a\":1}\n\n"])
+    assert events == [ServerSentEvent(data='{"a":1}')]
+
+
+def test_data_with_and_without_space_after_colon() -> None:
+    events = decode_all([b"data:{\"a\":1}\n\ndata: {\"a\":1}\n\n"])
+    assert [e.data for e in events] == ['{"a":1}', '{"a":1}']
+
+
+def test_trailing_spaces_after_json_are_kept_and_still_parse() -> None:
+    (event,) = decode_all([b'event: content_block_stop\ndata: {"type":"x"}       \n\n'])
+    assert event.event == "content_block_stop"
+    assert event.json() == {"type": "x"}
+
+
+def test_multibyte_character_split_inside_its_bytes() -> None:
+    payload = 'data: {"text":"caf\u00e9 \u2603 \U0001f600"}\n\n'.encode()
+    events = decode_all([payload[i : i + 1] for i in range(len(payload))])
+    assert events[0].json() == {"text": "caf\u00e9 \u2603 \U0001f600"}
+
+
+def test_cr_and_lf_of_one_line_end_in_different_chunks() -> None:
+    events = decode_all([b"data: a\r", b"\ndata: b\r", b"\n\r", b"\n"])
+    assert events == [ServerSentEvent(data="a\nb")]
+
+
+def test_lone_cr_line_ends() -> None:
+    assert decode_all([b"event: x\rdata: 1\r\r"]) == [ServerSentEvent(data="1", event="x")]
+
+
+def test_multiple_data_lines_join_with_newline() -> None:
+    assert decode_all([b"data: a\ndata: b\n\n"]) == [ServerSentEvent(data="a\nb")]
+
+
+def test_id_and_retry_fields() -> None:
+    (event,) = decode_all([b"id: 7\nretry: 1500\ndata: x\n\n"])
+    assert (event.id, event.retry) == ("7", 1500)
+
+
+def test_byte_order_mark_at_stream_start_is_ignored() -> None:
+    assert decode_all([b"\xef\xbb", b"\xbfdata: x\n\n"]) == [ServerSentEvent(data="x")]
+
+
+def test_flush_completes_a_last_event_without_blank_line() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: [DONE]") == []
+    assert decoder.flush() == [ServerSentEvent(data="[DONE]")]
+
+
+def test_blank_lines_alone_dispatch_nothing() -> None:
+    assert decode_all([b"\n\n\r\n\n"]) == []
+
+
+def test_encoder_frames_with_event_line() -> None:
+    assert encode_event('{"type":"ping"}', "ping") == b'event: ping\ndata: {"type":"ping"}\n\n'
+
+
+def test_encoder_splits_multiline_data() -> None:
+    assert encode_event("a\nb") == b"data: a\ndata: b\n\n"
+
+
+def test_json_encoder_and_comment() -> None:
+    assert encode_json_event({"a": [1]}, "x") == b'event: x\ndata: {"a":[1]}\n\n'
+    assert encode_json_event({"a": 1}) == b'data: {"a":1}\n\n'
+    assert encode_comment("keep-alive") == b": keep-alive\n\n"
+
+
+@given(
+    events=st.lists(
+        st.tuples(
+            st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",))),
+            st.one_of(st.none(), st.from_regex(r"[a-z_.]{1,20}", fullmatch=True)),
+        ),
+        max_size=8,
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=12),
+)
+def test_encode_then_decode_at_any_split_is_identity(events: list[tuple[str, str | None]], cuts: list[int]) -> None:
+    stream = b"".join(encode_event(data, name) for data, name in events)
+    decoded = decode_all(split_at(stream, [c for c in cuts if c <= len(stream)]))
+    assert [(e.data, e.event) for e in decoded] == events
