@@ -1,0 +1,136 @@
+"""The example plugin, pip-installed and reached through its entry point (DESIGN §3).
+
+INSTALLS INTO THE RUNNING ENVIRONMENT: the module fixture pip-installs ``examples/echo_provider``
+(``--no-deps --no-build-isolation --no-index``: offline, built with the hatchling already installed)
+into this interpreter's environment and uninstalls it afterwards, so reruns start clean. A failed
+install fails every test here (in the test body, not its setup), with pip's output; never a skip.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway_core import (
+    Gateway,
+    Message,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    PartStart,
+    PartStop,
+    Plugins,
+    Request,
+    Settings,
+    TextDelta,
+    TextPart,
+    create_plugin_manager,
+)
+
+ECHO_SOURCE = Path(__file__).resolve().parents[2] / "examples" / "echo_provider"
+DISTRIBUTION = "relaygate-echo"
+
+pytestmark = pytest.mark.anyio
+
+Installed = subprocess.CompletedProcess[str]
+
+
+def pip(*arguments: str) -> Installed:
+    command = [sys.executable, "-m", "pip", *arguments, "--disable-pip-version-check", "--no-input"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+def forget_echo_modules() -> None:
+    for name in [name for name in sys.modules if name.partition(".")[0] == "relaygate_echo"]:
+        del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def echo_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+    """pip-install a copy of the example (the source tree stays untouched); uninstall at the end."""
+    source = tmp_path_factory.mktemp("plugin") / "echo_provider"
+    shutil.copytree(ECHO_SOURCE, source)
+    result = pip("install", "--no-deps", "--no-build-isolation", "--no-index", "--no-cache-dir", str(source))
+    importlib.invalidate_caches()  # entry points and imports must see the new distribution
+    try:
+        yield result
+    finally:
+        pip("uninstall", "--yes", DISTRIBUTION)
+        importlib.invalidate_caches()
+        forget_echo_modules()
+
+
+def gateway_with(echo_installed: Installed) -> Gateway:
+    """A gateway from the installed plugins; fails the calling test (not its setup) when pip failed."""
+    if echo_installed.returncode != 0:
+        pytest.fail(
+            f"pip install of {ECHO_SOURCE} failed with exit code {echo_installed.returncode}\n"
+            f"--- stdout\n{echo_installed.stdout}\n--- stderr\n{echo_installed.stderr}",
+            pytrace=False,
+        )
+    return Gateway.from_plugin_manager(create_plugin_manager(), settings=Settings())
+
+
+def ask(text: str) -> Request:
+    return Request(model="echo/echo-1", messages=(Message(role="user", content=(TextPart(text=text),)),))
+
+
+async def test_the_installed_plugin_is_found_through_its_entry_point(echo_installed: Installed) -> None:
+    gateway = gateway_with(echo_installed)
+
+    assert "echo" in Plugins(create_plugin_manager()).names()
+    assert "echo" in gateway.providers
+
+
+async def test_complete_on_echo_model_returns_the_echoed_text(echo_installed: Installed) -> None:
+    gateway = gateway_with(echo_installed)
+    response = await gateway.complete(ask("hello from the echo plugin"))
+
+    assert [part.model_dump()["text"] for part in response.content] == ["hello from the echo plugin"]
+    assert response.model == "echo/echo-1"
+    assert response.stop_reason == "end_turn"
+    assert response.usage.output_tokens == 5
+
+
+async def test_the_echo_stream_is_a_complete_canonical_answer(echo_installed: Installed) -> None:
+    gateway = gateway_with(echo_installed)
+    async with await gateway.stream(ask("two words")) as stream:
+        assert (stream.provider, stream.upstream_model) == ("echo", "echo-1")
+        events = [event async for event in stream]
+
+    assert [type(event) for event in events] == [
+        MessageStart,
+        PartStart,
+        TextDelta,
+        TextDelta,
+        PartStop,
+        MessageDelta,
+        MessageStop,
+    ]
+
+
+async def test_echo_counts_tokens_as_whitespace_separated_words(echo_installed: Installed) -> None:
+    gateway = gateway_with(echo_installed)
+    assert await gateway.count_tokens(ask("one two  three\nfour")) == 4
+
+
+async def test_the_echo_model_is_listed_by_the_name_that_reaches_it(echo_installed: Installed) -> None:
+    gateway = gateway_with(echo_installed)
+    assert ("echo/echo-1", "echo") in [(model.id, model.provider) for model in await gateway.models()]
+
+
+async def test_the_plugin_reads_its_settings_from_the_host(echo_installed: Installed) -> None:
+    gateway_with(echo_installed)
+    configured = Gateway.from_plugin_manager(
+        create_plugin_manager(), settings=Settings({"RELAYGATE_ECHO_PREFIX": "echo: "})
+    )
+
+    response = await configured.complete(ask("hi"))
+
+    assert response.content[0].model_dump()["text"] == "echo: hi"
