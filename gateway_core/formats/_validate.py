@@ -111,7 +111,7 @@ def optional_bool(body: dict[str, Any], key: str, path: str) -> bool | None:
     return None if value is None else expect_bool(value, join(path, key))
 
 
-def build(model: type[M], path: str, **fields: Any) -> M:
+def build(model: type[M], path: str, /, **fields: Any) -> M:
     """Construct a canonical object; a value it refuses becomes an error naming the field."""
     try:
         return model(**fields)

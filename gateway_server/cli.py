@@ -1,0 +1,61 @@
+"""``relaygate``: the command line. ``relaygate serve [--host --port]`` runs the bundled server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from gateway_core.settings import Settings
+from gateway_server.config import ServerConfig
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway_server.app import create_app
+
+    settings = Settings.from_environ()
+    config = ServerConfig.from_settings(settings, host=args.host, port=args.port)
+    try:
+        config.check_exposure()
+    except ValueError as exc:
+        print(f"relaygate: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(config=config, settings=settings)
+    print(f"relaygate listening on {config.base_url}", file=sys.stderr)
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=args.log_level,
+        access_log=False,
+        server_header=False,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relaygate", description="A pluggable provider gateway.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gateway server")
+    serve.add_argument("--host", default=None, help="bind address (default RELAYGATE_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default RELAYGATE_PORT or 8081)")
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve.set_defaults(handler=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = args.handler
+    result: int = handler(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
