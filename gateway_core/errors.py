@@ -163,7 +163,7 @@ _BY_KIND: dict[ErrorKind, type[GatewayError]] = {cls.kind: cls for cls in _BY_ST
 
 
 def error_class_for_status(status: int) -> type[GatewayError]:
-    """The error class a given HTTP status maps to; unknown 4xx are invalid requests, 5xx upstream failures."""
+    """The error class an HTTP status maps to: unknown 4xx are invalid requests, 5xx upstream failures."""
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     if status == 422:

@@ -168,14 +168,14 @@ Role = Literal["user", "assistant", "system"]
 
 
 class Message(_Canonical):
-    """One turn. ``system`` messages stay where the client put them (Claude Code sends them mid-conversation)."""
+    """One turn. ``system`` messages stay where the client put them (Claude Code sends them mid-turn)."""
 
     role: Role
     content: tuple[Part, ...]
 
 
 class Tool(_Canonical):
-    """A tool the model may call. ``type`` is set only for provider-side tools (e.g. ``web_search_20250305``)."""
+    """A tool the model may call. ``type`` is set only for provider-side tools (``web_search_20250305``)."""
 
     name: str
     description: str | None = None
@@ -269,7 +269,7 @@ StopReason = Literal[
 
 
 class Usage(_Canonical):
-    """Token accounting. ``input_tokens`` is *uncached* input; the whole prompt is the sum of the three input fields."""
+    """Token accounting. ``input_tokens`` is *uncached* input; the prompt is the sum of the input fields."""
 
     input_tokens: int = 0
     cached_input_tokens: int = 0

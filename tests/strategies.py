@@ -58,15 +58,13 @@ class Carries:
 ANTHROPIC = Carries(reasoning_provider=None)
 
 TEXT = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
     max_size=40,
 )
 NON_EMPTY_TEXT = TEXT.filter(lambda t: t.strip() != "")
 SAFE_ID = st.from_regex(r"[a-zA-Z0-9_-]{1,40}", fullmatch=True)
 TOOL_NAME = st.from_regex(r"[a-zA-Z][a-zA-Z0-9_-]{0,30}", fullmatch=True)
-JSON_SCALAR = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**53), max_value=2**53), TEXT
-)
+JSON_SCALAR = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**53), max_value=2**53), TEXT)
 JSON_VALUE = st.recursive(
     JSON_SCALAR,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TOOL_NAME, inner, max_size=3),
@@ -89,7 +87,9 @@ def text_parts(carries: Carries) -> st.SearchStrategy[TextPart]:
 
 def image_parts(carries: Carries) -> st.SearchStrategy[ImagePart]:
     inline = st.builds(
-        Base64Source, media_type=st.sampled_from(["image/png", "image/jpeg", "image/gif", "image/webp"]), data=B64
+        Base64Source,
+        media_type=st.sampled_from(["image/png", "image/jpeg", "image/gif", "image/webp"]),
+        data=B64,
     )
     url = st.builds(UrlSource, url=st.from_regex(r"https://example\.com/[a-z]{1,10}\.png", fullmatch=True))
     source = st.one_of(inline, url) if carries.image_urls else inline
@@ -110,7 +110,9 @@ def reasoning_parts(carries: Carries) -> st.SearchStrategy[ReasoningPart]:
 
 
 def tool_call_parts(carries: Carries) -> st.SearchStrategy[ToolCallPart]:
-    return st.builds(ToolCallPart, id=SAFE_ID, name=TOOL_NAME, arguments=ARGUMENTS, cache_control=_cache(carries))
+    return st.builds(
+        ToolCallPart, id=SAFE_ID, name=TOOL_NAME, arguments=ARGUMENTS, cache_control=_cache(carries)
+    )
 
 
 @st.composite
@@ -120,7 +122,9 @@ def tool_result_for(draw: st.DrawFn, call: ToolCallPart, carries: Carries) -> To
         content_parts = st.one_of(content_parts, image_parts(carries))
     content = tuple(draw(st.lists(content_parts, min_size=1, max_size=3)))
     is_error = draw(st.sampled_from([None, True, False])) if carries.tool_result_is_error else None
-    return ToolResultPart(tool_call_id=call.id, content=content, is_error=is_error, cache_control=draw(_cache(carries)))
+    return ToolResultPart(
+        tool_call_id=call.id, content=content, is_error=is_error, cache_control=draw(_cache(carries))
+    )
 
 
 @st.composite
@@ -153,7 +157,9 @@ def conversations(draw: st.DrawFn, carries: Carries = ANTHROPIC) -> tuple[Messag
 
 def tools(carries: Carries) -> st.SearchStrategy[Tool]:
     schema = st.just({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})
-    return st.builds(Tool, name=TOOL_NAME, description=st.one_of(st.none(), NON_EMPTY_TEXT), input_schema=schema)
+    return st.builds(
+        Tool, name=TOOL_NAME, description=st.one_of(st.none(), NON_EMPTY_TEXT), input_schema=schema
+    )
 
 
 @st.composite
@@ -164,7 +170,11 @@ def requests(draw: st.DrawFn, carries: Carries = ANTHROPIC) -> Request:
             st.none(),
             st.builds(ToolChoice, type=st.sampled_from(["auto", "any", "none"])),
             *(
-                [st.builds(ToolChoice, type=st.just("tool"), name=st.sampled_from([t.name for t in tool_list]))]
+                [
+                    st.builds(
+                        ToolChoice, type=st.just("tool"), name=st.sampled_from([t.name for t in tool_list])
+                    )
+                ]
                 if tool_list
                 else []
             ),
@@ -207,9 +217,13 @@ def responses(draw: st.DrawFn, carries: Carries = ANTHROPIC) -> Response:
     if carries.reasoning and draw(st.booleans()):
         content.append(draw(reasoning_parts(carries)))
     content.extend(draw(st.lists(text_parts(Carries(cache_control=False, empty_text=False)), max_size=2)))
-    calls = draw(st.lists(tool_call_parts(Carries(cache_control=False)), max_size=2, unique_by=lambda c: c.id))
+    calls = draw(
+        st.lists(tool_call_parts(Carries(cache_control=False)), max_size=2, unique_by=lambda c: c.id)
+    )
     content.extend(calls)
-    stop: StopReason = "tool_use" if calls else draw(st.sampled_from([s for s in STOP_REASONS if s != "tool_use"]))
+    stop: StopReason = (
+        "tool_use" if calls else draw(st.sampled_from([s for s in STOP_REASONS if s != "tool_use"]))
+    )
     return Response(
         id="msg_" + draw(st.from_regex(r"[a-zA-Z0-9]{8,24}", fullmatch=True)),
         model=draw(st.sampled_from(["claude-opus-4-8", "gpt-5.5"])),

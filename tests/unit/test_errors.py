@@ -48,6 +48,11 @@ def test_every_kind_has_one_class_whose_kind_matches() -> None:
 
 def test_error_carries_message_retry_after_param_and_code() -> None:
     error = RateLimitError("limited", retry_after=12.5, param=None, code="usage_limit_reached")
-    assert (error.status, error.kind, error.retry_after, error.code) == (429, "rate_limit", 12.5, "usage_limit_reached")
+    assert (error.status, error.kind, error.retry_after, error.code) == (
+        429,
+        "rate_limit",
+        12.5,
+        "usage_limit_reached",
+    )
     assert str(error) == "limited"
     assert "RateLimitError" in repr(error)

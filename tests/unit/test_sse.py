@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,7 +26,7 @@ def decode_all(chunks: list[bytes]) -> list[ServerSentEvent]:
 
 def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
     bounds = [0, *sorted(set(cuts)), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 @pytest.mark.parametrize("path", RECORDED_STREAMS, ids=lambda p: p.name)
@@ -51,12 +53,12 @@ def test_every_recorded_data_payload_is_json_or_done() -> None:
 
 
 def test_comment_lines_are_skipped() -> None:
-    events = decode_all([b": OPENROUTER PROCESSING\n\n: OPENROUTER PROCESSING\n\ndata: {\"a\":1}\n\n"])
+    events = decode_all([b': OPENROUTER PROCESSING\n\n: OPENROUTER PROCESSING\n\ndata: {"a":1}\n\n'])
     assert events == [ServerSentEvent(data='{"a":1}')]
 
 
 def test_data_with_and_without_space_after_colon() -> None:
-    events = decode_all([b"data:{\"a\":1}\n\ndata: {\"a\":1}\n\n"])
+    events = decode_all([b'data:{"a":1}\n\ndata: {"a":1}\n\n'])
     assert [e.data for e in events] == ['{"a":1}', '{"a":1}']
 
 
@@ -121,14 +123,16 @@ def test_json_encoder_and_comment() -> None:
 @given(
     events=st.lists(
         st.tuples(
-            st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",))),
+            st.text(alphabet=st.characters(exclude_characters="\r\n", exclude_categories=["Cs"])),
             st.one_of(st.none(), st.from_regex(r"[a-z_.]{1,20}", fullmatch=True)),
         ),
         max_size=8,
     ),
     cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=12),
 )
-def test_encode_then_decode_at_any_split_is_identity(events: list[tuple[str, str | None]], cuts: list[int]) -> None:
+def test_encode_then_decode_at_any_split_is_identity(
+    events: list[tuple[str, str | None]], cuts: list[int]
+) -> None:
     stream = b"".join(encode_event(data, name) for data, name in events)
     decoded = decode_all(split_at(stream, [c for c in cuts if c <= len(stream)]))
     assert [(e.data, e.event) for e in decoded] == events

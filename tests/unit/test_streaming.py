@@ -32,7 +32,9 @@ FINAL_USAGE = Usage(input_tokens=10, cached_input_tokens=90, output_tokens=42, r
 
 def full_stream() -> list[StreamEvent]:
     return [
-        MessageStart(id="msg_1", model="claude-opus-4-8", usage=Usage(input_tokens=10, cached_input_tokens=90)),
+        MessageStart(
+            id="msg_1", model="claude-opus-4-8", usage=Usage(input_tokens=10, cached_input_tokens=90)
+        ),
         PartStart(0, ReasoningPart()),
         ReasoningDelta(0, "Let me "),
         ReasoningDelta(0, "think."),
@@ -115,9 +117,9 @@ def test_accumulator_reports_progress() -> None:
     accumulator = Accumulator()
     assert not accumulator.started
     accumulator.feed(MessageStart("m", "x"))
-    assert accumulator.started and not accumulator.stopped
+    assert (accumulator.started, accumulator.stopped) == (True, False)
     accumulator.feed(MessageStop())
-    assert accumulator.stopped
+    assert (accumulator.started, accumulator.stopped) == (True, True)
 
 
 @pytest.mark.parametrize(
