@@ -24,12 +24,14 @@ from typing import Self
 import anyio
 import pluggy
 
+from gateway_core.accounts import AccountPool
 from gateway_core.errors import ApiError, ErrorKind, GatewayError, UpstreamError
 from gateway_core.models import ModelInfo, Request, Response
 from gateway_core.plugins import Plugins, ProviderRegistry, create_plugin_manager
 from gateway_core.provider import Provider, RequestContext
 from gateway_core.routing import DEFAULT_PROVIDER, LANE_ALIASES, LaneSettings, Route, route_model
 from gateway_core.settings import Settings
+from gateway_core.store import Store
 from gateway_core.streaming import ErrorEvent, MessageStart, MessageStop, StreamEvent, accumulate_async
 
 logger = logging.getLogger(__name__)
@@ -172,6 +174,7 @@ class Gateway:
                 registry.register(provider)
             providers = registry
         self._providers: dict[str, Provider] = dict(providers.providers)
+        self._account_pools: dict[str, AccountPool] = dict(providers.account_pools)
         self._lanes = LaneSettings() if lanes is None else lanes
         self._default_provider = default_provider
         self._models_timeout = models_timeout
@@ -183,11 +186,13 @@ class Gateway:
         *,
         settings: Settings | None = None,
         lanes: LaneSettings | None = None,
+        store: Store | None = None,
     ) -> Gateway:
         """A gateway with the providers the manager's plugins register, configured by ``settings``
-        (none by default). ``lanes`` defaults to the lane defaults with ``RELAYGATE_HAIKU_LANE`` applied."""
+        (none by default) and keeping their state in ``store`` (in memory by default). ``lanes``
+        defaults to the lane defaults with ``RELAYGATE_HAIKU_LANE`` applied."""
         settings = Settings() if settings is None else settings
-        registry = Plugins(manager).register_providers(settings)
+        registry = Plugins(manager).register_providers(settings, store=store)
         return cls(registry, lanes=LaneSettings.from_settings(settings) if lanes is None else lanes)
 
     @classmethod
@@ -197,17 +202,23 @@ class Gateway:
         settings: Mapping[str, str] | None = None,
         load_entrypoints: bool = True,
         lanes: LaneSettings | None = None,
+        store: Store | None = None,
     ) -> Gateway:
         """The library user's one-liner: the installed plugins plus ``plugins``, configured by
         ``settings`` — by default the ``RELAYGATE_*`` environment variables, as the server does."""
         manager = create_plugin_manager(load_entrypoints=load_entrypoints, plugins=plugins)
         resolved = Settings.from_environ() if settings is None else Settings(settings)
-        return cls.from_plugin_manager(manager, settings=resolved, lanes=lanes)
+        return cls.from_plugin_manager(manager, settings=resolved, lanes=lanes, store=store)
 
     @property
     def providers(self) -> Mapping[str, Provider]:
         """The installed providers by name (read-only)."""
         return MappingProxyType(self._providers)
+
+    @property
+    def account_pools(self) -> Mapping[str, AccountPool]:
+        """Account pools by provider name (read-only); the admin routes manage accounts through them."""
+        return MappingProxyType(self._account_pools)
 
     @property
     def lanes(self) -> LaneSettings:

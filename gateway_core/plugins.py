@@ -20,9 +20,11 @@ from types import MappingProxyType
 import pluggy
 
 from gateway_core import hookspecs
+from gateway_core.accounts import AccountPool
 from gateway_core.hookspecs import PROJECT_NAME
 from gateway_core.provider import Provider
 from gateway_core.settings import Settings
+from gateway_core.store import MemoryStore, Store
 
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Marks a plugin function as the implementation of a ``relaygate_*`` hook."""
@@ -57,6 +59,7 @@ class ProviderRegistry:
     def __init__(self) -> None:
         self._providers: dict[str, Provider] = {}
         self._owners: dict[str, str] = {}
+        self._account_pools: dict[str, AccountPool] = {}
         self._current = _HOST
 
     def register(self, provider: Provider) -> None:
@@ -93,6 +96,35 @@ class ProviderRegistry:
         """The registered providers by name, in registration order (read-only)."""
         return MappingProxyType(self._providers)
 
+    def register_account_pool(self, pool: AccountPool) -> None:
+        """Add the account pool of a provider this plugin registered (``pool.provider`` names it).
+
+        The admin routes (``/accounts*``, ``/auth/callback``) then manage that provider's accounts.
+        """
+        owner = self._current
+        plugin = None if owner == _HOST else owner
+        if not isinstance(pool, AccountPool):
+            raise PluginError(
+                f"{_describe(owner)} registered {pool!r}, which is not an account pool", plugin=plugin
+            )
+        name = pool.provider
+        if self._owners.get(name) != owner:
+            raise PluginError(
+                f"{_describe(owner)} registered an account pool for provider {name!r}, "
+                "which it did not register",
+                plugin=plugin,
+            )
+        if name in self._account_pools:
+            raise PluginError(
+                f"{_describe(owner)} registered a second account pool for {name!r}", plugin=plugin
+            )
+        self._account_pools[name] = pool
+
+    @property
+    def account_pools(self) -> Mapping[str, AccountPool]:
+        """Account pools by provider name (read-only)."""
+        return MappingProxyType(self._account_pools)
+
     def owner(self, name: str) -> str:
         """The plugin that registered provider ``name`` (``"the host"`` for providers added directly)."""
         return self._owners[name]
@@ -122,13 +154,14 @@ class Plugins:
         return sorted(name for name, _ in self._manager.list_name_plugin())
 
     def register_providers(
-        self, settings: Settings, registry: ProviderRegistry | None = None
+        self, settings: Settings, registry: ProviderRegistry | None = None, *, store: Store | None = None
     ) -> ProviderRegistry:
         """Call ``relaygate_register_providers`` on every plugin and return the filled registry.
 
         Each plugin is called on its own so that whatever goes wrong is reported naming it.
         """
         registry = ProviderRegistry() if registry is None else registry
+        store = MemoryStore() if store is None else store
         hook_name = hookspecs.relaygate_register_providers.__name__
         implementations = self._manager.hook.relaygate_register_providers.get_hookimpls()
         implementers = [implementation.plugin for implementation in implementations]
@@ -138,7 +171,7 @@ class Plugins:
             call = self._manager.subset_hook_caller(hook_name, remove_plugins=others)
             with registry._registering_for(plugin):
                 try:
-                    call(registry=registry, settings=settings)
+                    call(registry=registry, settings=settings, store=store)
                 except PluginError:
                     raise
                 except Exception as exc:
