@@ -5,6 +5,15 @@ them by module (``gateway_core.formats.anthropic`` and its siblings), so using t
 does not load every format.
 """
 
+from gateway_core.accounts import (
+    AccountInfo,
+    AccountPool,
+    LoginStart,
+    Quota,
+    QuotaWindow,
+    Strategy,
+    UsageSummary,
+)
 from gateway_core.errors import (
     ApiError,
     AuthenticationError,
@@ -60,6 +69,7 @@ from gateway_core.routing import (
     route_model,
 )
 from gateway_core.settings import Settings
+from gateway_core.store import MemoryStore, SQLiteStore, Store
 from gateway_core.streaming import (
     Accumulator,
     CitationDelta,
@@ -80,6 +90,8 @@ from gateway_core.streaming import (
 
 __all__ = [
     "HAIKU_MODEL_ALIASES",
+    "AccountInfo",
+    "AccountPool",
     "Accumulator",
     "ApiError",
     "AuthenticationError",
@@ -99,6 +111,8 @@ __all__ = [
     "Lane",
     "LaneSettings",
     "LaneTarget",
+    "LoginStart",
+    "MemoryStore",
     "Message",
     "MessageDelta",
     "MessageStart",
@@ -116,6 +130,8 @@ __all__ = [
     "Plugins",
     "Provider",
     "ProviderRegistry",
+    "Quota",
+    "QuotaWindow",
     "RateLimitError",
     "ReasoningDelta",
     "ReasoningPart",
@@ -125,9 +141,12 @@ __all__ = [
     "Response",
     "Role",
     "Route",
+    "SQLiteStore",
     "Settings",
     "SignatureDelta",
     "StopReason",
+    "Store",
+    "Strategy",
     "Stream",
     "StreamEvent",
     "TextDelta",
@@ -143,6 +162,7 @@ __all__ = [
     "UpstreamTimeoutError",
     "UrlSource",
     "Usage",
+    "UsageSummary",
     "accumulate",
     "accumulate_async",
     "create_plugin_manager",

@@ -42,6 +42,9 @@ class Carries:
     image_urls: bool = True
     tool_result_images: bool = True
     tool_result_is_error: bool = True
+    multi_part_tool_results: bool = True
+    explicit_success: bool = True
+    """Whether ``is_error=False`` is told apart from an absent flag."""
     reasoning: bool = True
     reasoning_provider: str | None = None
     """When set, reasoning parts are minted by this provider only (formats that replay one provider)."""
@@ -120,8 +123,10 @@ def tool_result_for(draw: st.DrawFn, call: ToolCallPart, carries: Carries) -> To
     content_parts: st.SearchStrategy[Any] = text_parts(carries)
     if carries.images and carries.tool_result_images:
         content_parts = st.one_of(content_parts, image_parts(carries))
-    content = tuple(draw(st.lists(content_parts, min_size=1, max_size=3)))
-    is_error = draw(st.sampled_from([None, True, False])) if carries.tool_result_is_error else None
+    most = 3 if carries.multi_part_tool_results else 1
+    content = tuple(draw(st.lists(content_parts, min_size=1, max_size=most)))
+    flags: list[bool | None] = [None, True, False] if carries.explicit_success else [None, True]
+    is_error = draw(st.sampled_from(flags)) if carries.tool_result_is_error else None
     return ToolResultPart(
         tool_call_id=call.id, content=content, is_error=is_error, cache_control=draw(_cache(carries))
     )
@@ -165,19 +170,25 @@ def tools(carries: Carries) -> st.SearchStrategy[Tool]:
 @st.composite
 def requests(draw: st.DrawFn, carries: Carries = ANTHROPIC) -> Request:
     tool_list = tuple(draw(st.lists(tools(carries), max_size=3, unique_by=lambda t: t.name)))
-    choice = draw(
-        st.one_of(
-            st.none(),
-            st.builds(ToolChoice, type=st.sampled_from(["auto", "any", "none"])),
-            *(
-                [
-                    st.builds(
-                        ToolChoice, type=st.just("tool"), name=st.sampled_from([t.name for t in tool_list])
-                    )
-                ]
-                if tool_list
-                else []
-            ),
+    choice = (
+        None
+        if not tool_list
+        else draw(
+            st.one_of(
+                st.none(),
+                st.builds(ToolChoice, type=st.sampled_from(["auto", "any", "none"])),
+                *(
+                    [
+                        st.builds(
+                            ToolChoice,
+                            type=st.just("tool"),
+                            name=st.sampled_from([t.name for t in tool_list]),
+                        )
+                    ]
+                    if tool_list
+                    else []
+                ),
+            )
         )
     )
     system_count = st.integers(0, 3 if carries.multiple_system_parts else 1)

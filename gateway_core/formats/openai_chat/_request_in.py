@@ -150,10 +150,17 @@ def _messages(items: list[Any]) -> tuple[tuple[TextPart, ...], list[Message]]:
                 messages.append(Message(role="user", content=(result,)))
             merging_tools = True
             continue
-        merging_tools = False
         if role == "user":
-            messages.append(Message(role="user", content=tuple(_user_content(message.get("content"), path))))
+            content = tuple(_user_content(message.get("content"), path))
+            if merging_tools:
+                # The user's words after tool results belong to the same turn, as in Anthropic's shape
+                # (the results and the text the client sends with them form one user message).
+                messages[-1] = Message(role="user", content=(*messages[-1].content, *content))
+            else:
+                messages.append(Message(role="user", content=content))
+            merging_tools = False
         elif role == "assistant":
+            merging_tools = False
             messages.append(Message(role="assistant", content=tuple(_assistant_content(message, path))))
         else:
             fail(
