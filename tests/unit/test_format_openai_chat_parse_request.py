@@ -182,7 +182,7 @@ def test_data_url_images_become_inline_base64_and_other_urls_stay_urls() -> None
     assert remote == ImagePart(source=UrlSource(url="https://example.com/cat.jpg"))
 
 
-def test_consecutive_tool_messages_merge_into_one_user_turn() -> None:
+def test_consecutive_tool_messages_and_the_next_user_text_form_one_user_turn() -> None:
     request = parse_request(
         body(
             messages=[
@@ -202,12 +202,12 @@ def test_consecutive_tool_messages_merge_into_one_user_turn() -> None:
         )
     )
 
-    assert [m.role for m in request.messages] == ["user", "assistant", "user", "user"]
+    assert [m.role for m in request.messages] == ["user", "assistant", "user"]
     assert request.messages[2].content == (
         ToolResultPart(tool_call_id="a", content=(TextPart(text="1 C"),)),
         ToolResultPart(tool_call_id="b", content=(TextPart(text="2 C"),)),
+        TextPart(text="thanks"),
     )
-    assert request.messages[3].content == (TextPart(text="thanks"),)
 
 
 def test_assistant_text_and_empty_arguments_are_read() -> None:
