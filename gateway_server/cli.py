@@ -1,13 +1,33 @@
-"""``relaygate``: the command line. ``relaygate serve [--host --port]`` runs the bundled server."""
+"""``relaygate``: the command line.
+
+- ``relaygate serve [--host --port]`` runs the bundled server;
+- ``relaygate accounts add|list|import|switch|remove|refresh|quota|usage|strategy`` manages accounts
+  (see :mod:`gateway_server.cli_accounts`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 
+import anyio
+
+from gateway_core.errors import GatewayError
+from gateway_core.plugins import PluginError
 from gateway_core.settings import Settings
+from gateway_server import cli_accounts
 from gateway_server.config import ServerConfig
+
+
+async def _check_startup(settings: Settings, config: ServerConfig) -> None:
+    """Open the state store and build the gateway once before serving, so that a store that cannot be
+    opened or a broken plugin stops ``serve`` with one clear line instead of a server traceback."""
+    from gateway_server.app import build_gateway
+
+    async with AsyncExitStack() as stack:
+        await build_gateway(settings, config.home, stack)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -16,12 +36,18 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway_server.app import create_app
 
     settings = Settings.from_environ()
-    config = ServerConfig.from_settings(settings, host=args.host, port=args.port)
     try:
+        config = ServerConfig.from_settings(settings, host=args.host, port=args.port)
         config.check_exposure()
     except ValueError as exc:
         print(f"relaygate: {exc}", file=sys.stderr)
         return 2
+    try:
+        anyio.run(_check_startup, settings, config)
+    except (GatewayError, PluginError) as exc:
+        message = exc.message if isinstance(exc, GatewayError) else str(exc)
+        print(f"relaygate: not starting: {message}", file=sys.stderr)
+        return 1
     app = create_app(config=config, settings=settings)
     print(f"relaygate listening on {config.base_url}", file=sys.stderr)
     uvicorn.run(
@@ -47,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     serve.set_defaults(handler=_serve)
+    cli_accounts.add_parser(commands)
     return parser
 
 

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from litestar import Request, Response
+from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 
 from gateway_core.errors import ApiError, GatewayError, error_class_for_status
@@ -46,7 +46,12 @@ def error_headers(error: GatewayError) -> dict[str, str]:
 
 
 def error_response(error: GatewayError, render: ErrorRenderer) -> Response[dict[str, Any]]:
-    return Response(content=render(error), status_code=error.status, headers=error_headers(error))
+    return Response(
+        content=render(error),
+        status_code=error.status,
+        headers=error_headers(error),
+        media_type=MediaType.JSON,  # even on routes that answer HTML or text (the OAuth callback page)
+    )
 
 
 def handler_for(
