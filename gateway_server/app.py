@@ -100,4 +100,5 @@ def create_app(
         state=State({"config": server_config}),
         openapi_config=None,
         debug=False,
+        logging_config=None,
     )

@@ -265,7 +265,7 @@ async def test_the_api_key_is_sent(
 async def test_something_else_on_the_port_is_not_mistaken_for_the_gateway(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with serve(Litestar(route_handlers=[])) as url:
+    async with serve(Litestar(route_handlers=[], logging_config=None)) as url:
         point_at(monkeypatch, url)
         assert await relaygate("accounts", "list") == 1
     assert "is not a relaygate gateway" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""The Codex provider: ChatGPT/Codex backend over OpenAI OAuth accounts (DESIGN §7)."""
