@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType, TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import anyio
 import pluggy
@@ -35,6 +35,8 @@ from gateway_core.store import Store
 from gateway_core.streaming import ErrorEvent, MessageStart, MessageStop, StreamEvent, accumulate_async
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Failures that send a request to its route's fallback (the Haiku lane's codex model): the provider is
 # unavailable right now. A bad request is not among them: it would fail on the fallback as well.
@@ -244,15 +246,10 @@ class Gateway:
         a Haiku-lane request whose provider is unavailable is sent to the lane's fallback instead.
         ``headers`` are client headers a provider may use (credentials are removed).
         """
-        route = self.route(request.model)
         context_headers = _context_headers(headers)
-        try:
-            return await self._open(route, request, session_id, context_headers)
-        except GatewayError as exc:
-            fallback = self._fallback(route, exc)
-            if fallback is None:
-                raise
-            return await self._open(fallback, request, session_id, context_headers)
+        return await self._with_fallback(
+            request.model, lambda route: self._open(route, request, session_id, context_headers)
+        )
 
     open_stream = stream
     """The same as :meth:`stream`, named for what a server does with it."""
@@ -271,15 +268,10 @@ class Gateway:
         self, request: Request, *, session_id: str | None = None, headers: Mapping[str, str] | None = None
     ) -> int:
         """The input tokens ``request`` would cost on the provider it routes to."""
-        route = self.route(request.model)
         context_headers = _context_headers(headers)
-        try:
-            return await self._count(route, request, session_id, context_headers)
-        except GatewayError as exc:
-            fallback = self._fallback(route, exc)
-            if fallback is None:
-                raise
-            return await self._count(fallback, request, session_id, context_headers)
+        return await self._with_fallback(
+            request.model, lambda route: self._count(route, request, session_id, context_headers)
+        )
 
     async def models(self) -> list[ModelInfo]:
         """Every model a client can ask for: the lane aliases first, then each provider's models.
@@ -332,6 +324,18 @@ class Gateway:
         await self.aclose()
 
     # --- internals -------------------------------------------------------------------------------
+
+    async def _with_fallback(self, model: str, attempt: Callable[[Route], Awaitable[T]]) -> T:
+        """Run ``attempt`` on the model's route; when the provider is unavailable before answering,
+        run it once more on the route's fallback (the Haiku lane's codex model)."""
+        route = self.route(model)
+        try:
+            return await attempt(route)
+        except GatewayError as exc:
+            fallback = self._fallback(route, exc)
+            if fallback is None:
+                raise
+            return await attempt(fallback)
 
     def _context(
         self, route: Route, request: Request, session_id: str | None, headers: Mapping[str, str]
