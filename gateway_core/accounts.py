@@ -167,7 +167,7 @@ class AccountPool(Protocol):
         ...
 
     async def quota_all(self) -> dict[str, Quota | GatewayError]:
-        """Every account's quota, fetched concurrently: email -> quota, or the error that stopped it."""
+        """Every account's quota, fetched now, concurrently: email -> quota, or the error that stopped it."""
         ...
 
     async def usage(self, email: str | None = None) -> UsageSummary:

@@ -38,6 +38,9 @@ class PoolAccount:
     current token is still valid (a down issuer must not make every request wait for it)."""
     quota_lock: anyio.Lock = field(default_factory=anyio.Lock)
     """One usage fetch per account at a time."""
+    unsaved_tokens: bool = False
+    """The tokens in :attr:`record` came from a refresh whose save failed: the store still holds the
+    refresh token the issuer has already spent, so these must win over the store's until written."""
 
     @classmethod
     def from_record(cls, record: AccountRecord, marks: list[Mark] | None = None) -> PoolAccount:

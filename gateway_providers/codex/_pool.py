@@ -261,6 +261,8 @@ class PoolCore:
             if stored is None:
                 self._forget(email)
                 raise AccountNotFoundError(email)
+            if account.unsaved_tokens:
+                stored = await self._save_unsaved_tokens(account)
             if self._replaced(stored, seen, now, force=force) or (
                 not force and not self._needs_refresh(stored, now)
             ):
@@ -276,6 +278,20 @@ class PoolCore:
                 f"clear the invalid mark of {email}", self._store.clear_mark(email, MarkKind.INVALID)
             )
         logger.info("refreshed the tokens of Codex account %s", email)
+        return saved
+
+    async def _save_unsaved_tokens(self, account: PoolAccount) -> AccountRecord:
+        """Write the tokens of a refresh whose save failed earlier (the store's refresh token is spent:
+        the one in memory is the only live one). Raises the store's error when it still fails."""
+        record = account.record
+        saved = await self._store.update_tokens(
+            record.email,
+            record.tokens,
+            access_expires_at=record.access_expires_at,
+            refreshed_at=record.last_refresh,
+        )
+        account.record, account.unsaved_tokens = saved, False
+        logger.info("saved the refreshed tokens of Codex account %s", record.email)
         return saved
 
     def _replaced(self, record: AccountRecord, seen: str, now: datetime, *, force: bool) -> bool:
@@ -310,8 +326,10 @@ class PoolCore:
             account.record = dataclasses.replace(
                 stored, tokens=tokens, access_expires_at=expires, last_refresh=now
             )
+            account.unsaved_tokens = True
             logger.error("could not save the refreshed tokens of Codex account %s; kept in memory", email)
             raise
+        account.unsaved_tokens = False
         if (claims.plan_type and claims.plan_type != saved.plan_type) or (
             claims.account_id and claims.account_id != saved.account_id
         ):

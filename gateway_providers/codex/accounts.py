@@ -227,6 +227,7 @@ class CodexAccountPool(PoolCore):
             else:
                 account.record = saved
                 account.invalid = None
+                account.unsaved_tokens = False
         if self._active is None or self._active not in self._accounts:
             self._active = email
             await self._writer.write_setting(self._active_key, email)
@@ -362,7 +363,7 @@ class CodexAccountPool(PoolCore):
 
         async def one(email: str) -> None:
             try:
-                results[email] = (await self.quota(email))[0]
+                results[email] = (await self.quota(email, refresh=True))[0]
             except GatewayError as exc:
                 results[email] = exc
 
@@ -399,6 +400,12 @@ class CodexAccountPool(PoolCore):
         logger.info("Codex account strategy set to %s", chosen)
 
     async def aclose(self) -> None:
-        """Close the login listener and write what is still queued."""
+        """Close the login listener and write what is still queued, refreshed tokens a failed save
+        left in memory included (the store's refresh tokens of those accounts are spent)."""
         await self._login.aclose()
+        for account in list(self._accounts.values()):
+            if account.unsaved_tokens:
+                await self._guard(
+                    f"save the refreshed tokens of {account.email}", self._save_unsaved_tokens(account)
+                )
         await self._writer.aclose()
