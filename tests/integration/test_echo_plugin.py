@@ -12,7 +12,7 @@ import importlib
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,7 +66,27 @@ def echo_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install
         forget_echo_modules()
 
 
-def gateway_with(echo_installed: Installed) -> Gateway:
+# The built-in providers load too (they are entry points like echo); point them at a closed loopback
+# port so that listing models never leaves the machine.
+OFFLINE = {
+    "RELAYGATE_CODEX_BASE_URL": "http://127.0.0.1:9/backend-api",
+    "RELAYGATE_OAUTH_ISSUER": "http://127.0.0.1:9",
+    "RELAYGATE_KILO_BASE_URL": "http://127.0.0.1:9/api/gateway",
+}
+
+
+@pytest.fixture
+async def gateways() -> AsyncIterator[list[Gateway]]:
+    """Gateways a test builds, closed after it (their providers hold HTTP clients)."""
+    built: list[Gateway] = []
+    yield built
+    for gateway in built:
+        await gateway.aclose()
+
+
+def gateway_with(
+    echo_installed: Installed, gateways: list[Gateway], settings: dict[str, str] | None = None
+) -> Gateway:
     """A gateway from the installed plugins; fails the calling test (not its setup) when pip failed."""
     if echo_installed.returncode != 0:
         pytest.fail(
@@ -74,22 +94,30 @@ def gateway_with(echo_installed: Installed) -> Gateway:
             f"--- stdout\n{echo_installed.stdout}\n--- stderr\n{echo_installed.stderr}",
             pytrace=False,
         )
-    return Gateway.from_plugin_manager(create_plugin_manager(), settings=Settings())
+    gateway = Gateway.from_plugin_manager(
+        create_plugin_manager(), settings=Settings({**OFFLINE, **(settings or {})})
+    )
+    gateways.append(gateway)
+    return gateway
 
 
 def ask(text: str) -> Request:
     return Request(model="echo/echo-1", messages=(Message(role="user", content=(TextPart(text=text),)),))
 
 
-async def test_the_installed_plugin_is_found_through_its_entry_point(echo_installed: Installed) -> None:
-    gateway = gateway_with(echo_installed)
+async def test_the_installed_plugin_is_found_through_its_entry_point(
+    echo_installed: Installed, gateways: list[Gateway]
+) -> None:
+    gateway = gateway_with(echo_installed, gateways)
 
     assert "echo" in Plugins(create_plugin_manager()).names()
     assert "echo" in gateway.providers
 
 
-async def test_complete_on_echo_model_returns_the_echoed_text(echo_installed: Installed) -> None:
-    gateway = gateway_with(echo_installed)
+async def test_complete_on_echo_model_returns_the_echoed_text(
+    echo_installed: Installed, gateways: list[Gateway]
+) -> None:
+    gateway = gateway_with(echo_installed, gateways)
     response = await gateway.complete(ask("hello from the echo plugin"))
 
     assert [part.model_dump()["text"] for part in response.content] == ["hello from the echo plugin"]
@@ -98,8 +126,10 @@ async def test_complete_on_echo_model_returns_the_echoed_text(echo_installed: In
     assert response.usage.output_tokens == 5
 
 
-async def test_the_echo_stream_is_a_complete_canonical_answer(echo_installed: Installed) -> None:
-    gateway = gateway_with(echo_installed)
+async def test_the_echo_stream_is_a_complete_canonical_answer(
+    echo_installed: Installed, gateways: list[Gateway]
+) -> None:
+    gateway = gateway_with(echo_installed, gateways)
     async with await gateway.stream(ask("two words")) as stream:
         assert (stream.provider, stream.upstream_model) == ("echo", "echo-1")
         events = [event async for event in stream]
@@ -115,21 +145,24 @@ async def test_the_echo_stream_is_a_complete_canonical_answer(echo_installed: In
     ]
 
 
-async def test_echo_counts_tokens_as_whitespace_separated_words(echo_installed: Installed) -> None:
-    gateway = gateway_with(echo_installed)
+async def test_echo_counts_tokens_as_whitespace_separated_words(
+    echo_installed: Installed, gateways: list[Gateway]
+) -> None:
+    gateway = gateway_with(echo_installed, gateways)
     assert await gateway.count_tokens(ask("one two  three\nfour")) == 4
 
 
-async def test_the_echo_model_is_listed_by_the_name_that_reaches_it(echo_installed: Installed) -> None:
-    gateway = gateway_with(echo_installed)
+async def test_the_echo_model_is_listed_by_the_name_that_reaches_it(
+    echo_installed: Installed, gateways: list[Gateway]
+) -> None:
+    gateway = gateway_with(echo_installed, gateways)
     assert ("echo/echo-1", "echo") in [(model.id, model.provider) for model in await gateway.models()]
 
 
-async def test_the_plugin_reads_its_settings_from_the_host(echo_installed: Installed) -> None:
-    gateway_with(echo_installed)
-    configured = Gateway.from_plugin_manager(
-        create_plugin_manager(), settings=Settings({"RELAYGATE_ECHO_PREFIX": "echo: "})
-    )
+async def test_the_plugin_reads_its_settings_from_the_host(
+    echo_installed: Installed, gateways: list[Gateway]
+) -> None:
+    configured = gateway_with(echo_installed, gateways, {"RELAYGATE_ECHO_PREFIX": "echo: "})
 
     response = await configured.complete(ask("hi"))
 

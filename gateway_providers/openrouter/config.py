@@ -1,0 +1,116 @@
+"""The ``kilo`` provider's settings, read once from the host's :class:`~gateway_core.settings.Settings`.
+
+Every name here is a ``RELAYGATE_*`` variable the host resolved (DESIGN §5); the plugin never reads the
+process environment itself. A value that is present but wrong raises :class:`ValueError` naming the
+variable, so the host reports it against this plugin before any request is served.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+BASE_URL = "RELAYGATE_KILO_BASE_URL"
+API_KEY = "RELAYGATE_HAIKU_API_KEY"
+CONNECT_TIMEOUT = "RELAYGATE_KILO_CONNECT_TIMEOUT"
+FIRST_EVENT_TIMEOUT = "RELAYGATE_KILO_FIRST_EVENT_TIMEOUT"
+IDLE_TIMEOUT = "RELAYGATE_KILO_IDLE_TIMEOUT"
+MODELS_TTL = "RELAYGATE_KILO_MODELS_TTL"
+
+DEFAULT_BASE_URL = "https://api.kilo.ai/api/gateway"
+"""Kilo's OpenAI-compatible gateway: ``/chat/completions`` and ``/models`` (protocols §3, §9)."""
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_FIRST_EVENT_TIMEOUT = 60.0
+DEFAULT_IDLE_TIMEOUT = 120.0
+DEFAULT_MODELS_TTL = 600.0
+
+# A bearer key travels in a header: printable ASCII without spaces, so it can never split the header.
+_KEY = re.compile(r"[\x21-\x7e]+")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRouterSettings:
+    """Where the OpenRouter-compatible gateway is, how we authenticate, and how long we wait."""
+
+    base_url: str = DEFAULT_BASE_URL
+    """``RELAYGATE_KILO_BASE_URL``, no trailing slash: ``{base}/chat/completions``, ``{base}/models``."""
+    api_key: str | None = field(default=None, repr=False)
+    """``RELAYGATE_HAIKU_API_KEY``: the bearer key (OpenRouter's ``sk-or-...`` or a Kilo key). Unset:
+    requests go without ``Authorization``, which Kilo allows for its free models only."""
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    """``RELAYGATE_KILO_CONNECT_TIMEOUT`` (seconds): opening a connection to the gateway."""
+    first_event_timeout: float = DEFAULT_FIRST_EVENT_TIMEOUT
+    """``RELAYGATE_KILO_FIRST_EVENT_TIMEOUT`` (seconds): from sending a request to the first content of
+    its answer. Keep-alive comments (``: OPENROUTER PROCESSING``) do not count, so a queued free model
+    that never starts fails in bounded time and the Haiku lane falls back to Codex (protocols §9)."""
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    """``RELAYGATE_KILO_IDLE_TIMEOUT`` (seconds): the longest silence between two events of a started
+    answer; the stream then ends with an in-band error instead of hanging."""
+    models_ttl: float = DEFAULT_MODELS_TTL
+    """``RELAYGATE_KILO_MODELS_TTL`` (seconds): how long the free-model list is reused."""
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, str]) -> OpenRouterSettings:
+        """Read and check the ``RELAYGATE_*`` values; unset or blank ones take their defaults."""
+
+        def raw(name: str) -> str | None:
+            value = settings.get(name)
+            return value.strip() if value is not None and value.strip() else None
+
+        return cls(
+            base_url=_url(BASE_URL, raw(BASE_URL) or DEFAULT_BASE_URL),
+            api_key=_key(API_KEY, raw(API_KEY)),
+            connect_timeout=_seconds(CONNECT_TIMEOUT, raw(CONNECT_TIMEOUT), DEFAULT_CONNECT_TIMEOUT),
+            first_event_timeout=_seconds(
+                FIRST_EVENT_TIMEOUT, raw(FIRST_EVENT_TIMEOUT), DEFAULT_FIRST_EVENT_TIMEOUT
+            ),
+            idle_timeout=_seconds(IDLE_TIMEOUT, raw(IDLE_TIMEOUT), DEFAULT_IDLE_TIMEOUT),
+            models_ttl=_seconds(MODELS_TTL, raw(MODELS_TTL), DEFAULT_MODELS_TTL),
+        )
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self.base_url}/chat/completions"
+
+    @property
+    def models_url(self) -> str:
+        return f"{self.base_url}/models"
+
+    @property
+    def host(self) -> str:
+        """The gateway's host name, for error messages (``api.kilo.ai``, ``openrouter.ai``)."""
+        return urlsplit(self.base_url).hostname or self.base_url
+
+
+def _url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{name}: expected an http:// or https:// URL, got {value!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{name}: a base URL takes no query or fragment, got {value!r}")
+    return value.rstrip("/")
+
+
+def _key(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _KEY.fullmatch(value):
+        # The value itself is a secret: never repeat it in the message.
+        raise ValueError(f"{name}: a key is printable ASCII without spaces or line breaks")
+    return value
+
+
+def _seconds(name: str, value: str | None, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{name}: expected a positive number of seconds, got {value!r}")
+    return seconds

@@ -1,0 +1,293 @@
+"""The ``kilo`` provider: canonical requests answered by an OpenRouter-compatible Chat Completions gateway.
+
+:meth:`OpenRouterProvider.stream` renders the request once (protocols §7.3), posts it streamed — always:
+non-streaming clients get the same events reduced by the Gateway — and *holds* the answer until it is
+committed: the gateway said 200 and sent its first content event. Until then every failure (429, 5xx,
+a refused connection, a stall) raises :class:`~gateway_core.errors.GatewayError`, so the Gateway can
+still send a Haiku-lane request to its Codex fallback and answer the client with a proper status.
+After the commit, failures are in-band :class:`~gateway_core.streaming.ErrorEvent`\\ s.
+
+Upstream quirks handled here, at the boundary:
+- Kilo serves ``:free`` models without a key and answers 401 for paid ones; without
+  ``RELAYGATE_HAIKU_API_KEY`` a model the gateway's list does not price at zero is refused before it is
+  sent, and an upstream 401 says which setting to fix.
+- A gateway that ignores ``stream:true`` and answers one JSON body is read as that body.
+- Reasoning (``reasoning_details``) is stamped with this provider's name, so it is only ever replayed
+  here (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+
+from gateway_core.errors import (
+    AuthenticationError,
+    GatewayError,
+    NotFoundError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+from gateway_core.formats._names import ToolNameMap
+from gateway_core.formats.openai_chat import (
+    StreamDecoder,
+    parse_error,
+    parse_response_bytes,
+    render_request,
+    tool_name_map,
+)
+from gateway_core.models import ModelInfo, ReasoningPart, Request, Response, TextPart, ToolCallPart
+from gateway_core.provider import RequestContext
+from gateway_core.streaming import (
+    ErrorEvent,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    PartStart,
+    PartStop,
+    ReasoningDelta,
+    SignatureDelta,
+    StreamEvent,
+    TextDelta,
+    ToolArgumentsDelta,
+)
+from gateway_providers.openrouter.config import API_KEY, OpenRouterSettings
+from gateway_providers.openrouter.models import FreeModelCatalog
+from gateway_providers.openrouter.tokens import estimate_body_tokens
+from gateway_providers.openrouter.transport import (
+    EventReader,
+    EventTimeout,
+    chat_headers,
+    close_response,
+    read_body,
+    send_streaming,
+)
+
+PROVIDER = "kilo"
+"""The Haiku lane's provider name in routing (``gateway_core.routing.HAIKU_PROVIDER``)."""
+MAX_JSON_BODY = 16 * 1024 * 1024
+"""The largest non-streamed answer we read (a gateway that ignored ``stream:true``)."""
+
+
+@dataclass(slots=True)
+class _Answer:
+    """A committed upstream answer: the open response and the events decoded so far."""
+
+    response: httpx.Response
+    reader: EventReader | None
+    decoder: StreamDecoder | None
+    held: list[StreamEvent] = field(default_factory=list)
+    completed: bool = False
+    finished: bool = False
+
+    def note(self, event: StreamEvent) -> StreamEvent:
+        if isinstance(event, MessageStop):
+            self.completed = self.finished = True
+        elif isinstance(event, ErrorEvent):
+            self.finished = True
+        return event
+
+
+class OpenRouterProvider:
+    """An OpenRouter-dialect Chat Completions gateway (``POST {base}/chat/completions``).
+
+    Registered as ``kilo`` (Kilo's gateway by default, OpenRouter when the base URL points there);
+    ``name`` lets one more instance serve another gateway under another provider name.
+    """
+
+    def __init__(
+        self,
+        settings: OpenRouterSettings,
+        http: httpx.AsyncClient,
+        *,
+        name: str = PROVIDER,
+        catalog: FreeModelCatalog | None = None,
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._name = name
+        self._catalog = catalog if catalog is not None else FreeModelCatalog(settings, http)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def settings(self) -> OpenRouterSettings:
+        return self._settings
+
+    @property
+    def catalog(self) -> FreeModelCatalog:
+        return self._catalog
+
+    # --- Provider -------------------------------------------------------------------------------------
+
+    async def models(self) -> list[ModelInfo]:
+        """The gateway's free models (cached), or the built-in fallback list; never raises for a
+        network failure. Ids are the upstream ids (``moonshotai/kimi-k2.5:free``)."""
+        return [model.info(self._name) for model in await self._catalog.models()]
+
+    async def count_tokens(self, request: Request, ctx: RequestContext) -> int:
+        """An estimate of the request's input tokens (no upstream endpoint exists; see :mod:`.tokens`)."""
+        return await estimate_body_tokens(self._render(request, ctx, tool_name_map(request)))
+
+    async def stream(self, request: Request, ctx: RequestContext) -> AsyncIterator[StreamEvent]:
+        """Answer ``request``: nothing is yielded before the gateway's answer is committed."""
+        names = tool_name_map(request)
+        payload = orjson.dumps(self._render(request, ctx, names))
+        await self._require_key(ctx.upstream_model)
+        answer = await self._open(payload, ctx, names)
+        try:
+            for event in answer.held:
+                yield answer.note(event)
+            idle = self._settings.idle_timeout
+            while not answer.finished and answer.reader is not None and answer.decoder is not None:
+                try:
+                    sse = await answer.reader.next(anyio.current_time() + idle)
+                except EventTimeout:
+                    message = f"{self._settings.host} sent nothing for {idle:g} s; the answer was cut short"
+                    yield answer.note(ErrorEvent(UpstreamTimeoutError(message)))
+                    break
+                except GatewayError as exc:
+                    yield answer.note(ErrorEvent(exc))
+                    break
+                for event in answer.decoder.close() if sse is None else answer.decoder.feed(sse):
+                    yield answer.note(event)
+                if sse is None:
+                    break
+            if answer.completed and answer.reader is not None:
+                await answer.reader.drain()
+        finally:
+            await close_response(answer.response)
+
+    async def aclose(self) -> None:
+        """Close the shared HTTP client."""
+        await self._http.aclose()
+
+    # --- one request ----------------------------------------------------------------------------------
+
+    def _render(self, request: Request, ctx: RequestContext, names: ToolNameMap) -> dict[str, Any]:
+        return render_request(
+            request, upstream_model=ctx.upstream_model, provider=self._name, effort=ctx.effort, names=names
+        )
+
+    async def _require_key(self, model: str) -> None:
+        """Refuse, before sending, a model that needs a key when none is set. Only a real model list
+        can say a model is paid: while the fallback list stands in, the gateway decides."""
+        if self._settings.api_key or await self._catalog.is_free(model) or self._catalog.fallback:
+            return
+        raise AuthenticationError(
+            f'model "{model}" is not a free model of {self._settings.host} and needs a key: set {API_KEY}, '
+            'or choose a free model (ids ending in ":free")',
+            param="model",
+        )
+
+    async def _open(self, payload: bytes, ctx: RequestContext, names: ToolNameMap) -> _Answer:
+        """Post the request and read until the answer is committed; raise what failed before that."""
+        deadline = anyio.current_time() + self._settings.first_event_timeout
+        response = await send_streaming(
+            self._http,
+            self._settings.chat_url,
+            headers=chat_headers(self._settings),
+            body=payload,
+            deadline=deadline,
+            host=self._settings.host,
+        )
+        committed = False
+        try:
+            if response.status_code != 200:
+                raw = await read_body(response, deadline)
+                raise self._explain(parse_error(response.status_code, raw, response.headers), ctx)
+            content_type = response.headers.get("content-type", "")
+            if "json" in content_type and "event-stream" not in content_type:
+                answer = await self._whole_body(response, deadline, ctx, names)
+            else:
+                reader = EventReader(response, self._settings.host)
+                decoder = StreamDecoder(provider=self._name, model=ctx.requested_model, names=names)
+                held = await self._until_committed(reader, decoder, deadline)
+                answer = _Answer(response, reader, decoder, held)
+            committed = True
+            return answer
+        finally:
+            if not committed:
+                await close_response(response)
+
+    async def _until_committed(
+        self, reader: EventReader, decoder: StreamDecoder, deadline: float
+    ) -> list[StreamEvent]:
+        """Read until the first content event (anything but ``MessageStart``); raise the failure when
+        the answer fails, stalls or ends before it. The first event must come by ``deadline``, each
+        later one within the idle timeout."""
+        held: list[StreamEvent] = []
+        while True:
+            try:
+                sse = await reader.next(deadline)
+            except EventTimeout:
+                waited = "its first event" if not held else "content"
+                raise UpstreamTimeoutError(f"{self._settings.host} sent no {waited} in time") from None
+            events = decoder.close() if sse is None else decoder.feed(sse)
+            for event in events:
+                if isinstance(event, ErrorEvent):
+                    raise event.error
+                held.append(event)
+            if any(not isinstance(event, MessageStart) for event in held):
+                return held
+            if sse is None:
+                raise UpstreamError(f"{self._settings.host} ended its answer before it started")
+            deadline = anyio.current_time() + self._settings.idle_timeout
+
+    async def _whole_body(
+        self, response: httpx.Response, deadline: float, ctx: RequestContext, names: ToolNameMap
+    ) -> _Answer:
+        """A JSON answer to a streamed request (or a 200 that carries an error), as events."""
+        raw = await read_body(response, deadline, MAX_JSON_BODY)
+        whole = parse_response_bytes(raw, provider=self._name, names=names, model=ctx.requested_model)
+        return _Answer(response, None, None, list(response_events(whole)), completed=True, finished=True)
+
+    def _explain(self, error: GatewayError, ctx: RequestContext) -> GatewayError:
+        """Name the setting or the model an upstream refusal is about (protocols §3: Kilo answers 401
+        for a paid model without a key, and a flat 404 ``Model not found``)."""
+        host, model = self._settings.host, ctx.upstream_model
+        if isinstance(error, AuthenticationError):
+            if self._settings.api_key:
+                message = f"{host} refused the key in {API_KEY}: {error.message}"
+            else:
+                message = (
+                    f'{host} refused model "{model}" without a key ({error.message}); '
+                    f"it is not a free model: set {API_KEY}"
+                )
+            return AuthenticationError(message, code=error.code)
+        if isinstance(error, NotFoundError):
+            return NotFoundError(
+                f'model "{model}" is not served by {host}: {error.message}', param="model", code=error.code
+            )
+        return error
+
+
+def response_events(response: Response) -> Iterator[StreamEvent]:
+    """The canonical events of a complete response, as a stream would have carried them."""
+    yield MessageStart(id=response.id, model=response.model)
+    for index, part in enumerate(response.content):
+        if isinstance(part, ReasoningPart):
+            yield PartStart(index, ReasoningPart())
+            if part.text:
+                yield ReasoningDelta(index, part.text)
+            if part.signature:
+                yield SignatureDelta(index, part.signature, part.provider)
+        elif isinstance(part, TextPart):
+            yield PartStart(index, TextPart(text=""))
+            if part.text:
+                yield TextDelta(index, part.text)
+        elif isinstance(part, ToolCallPart):
+            yield PartStart(index, part.model_copy(update={"arguments": {}}))
+            yield ToolArgumentsDelta(index, orjson.dumps(part.arguments).decode())
+        else:
+            yield PartStart(index, part)
+        yield PartStop(index)
+    yield MessageDelta(stop_reason=response.stop_reason, usage=response.usage)
+    yield MessageStop()
