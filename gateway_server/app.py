@@ -15,12 +15,17 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from gateway_core.gateway import Gateway
+from gateway_core.lane_settings import PersistedLanes
 from gateway_core.settings import Settings
 from gateway_core.store import SQLiteStore, Store, StoreError
+from gateway_server.claude_api import ClaudeConfig
+from gateway_server.claude_config import settings_path
 from gateway_server.config import ServerConfig
 from gateway_server.controllers.accounts import AccountsController
 from gateway_server.controllers.anthropic import AnthropicController
 from gateway_server.controllers.auth import AuthController
+from gateway_server.controllers.claude import ClaudeConfigController
+from gateway_server.controllers.lanes import LaneSettingsController
 from gateway_server.controllers.openai import OpenAIController
 from gateway_server.controllers.settings import AccountStrategyController
 from gateway_server.controllers.system import SystemController
@@ -64,6 +69,9 @@ def create_app(
     ``RELAYGATE_*`` environment) when the app starts, and closed when it stops; it keeps its state in
     ``store``, or in the SQLite store in ``config.home`` (``RELAYGATE_HOME``), which the app opens and
     closes itself. A caller who brings its own ``gateway`` (and ``store``) keeps owning them.
+
+    At start the lane choices stored in the store (``/settings/haiku-model``, ``/settings/model-map``)
+    are applied to the gateway's lanes; ``/claude/config`` edits ``RELAYGATE_CLAUDE_SETTINGS``.
     """
     resolved = Settings.from_environ() if settings is None else settings
     server_config = ServerConfig.from_settings(resolved) if config is None else config
@@ -81,6 +89,11 @@ def create_app(
                 stack.push_async_callback(app.state.gateway.aclose)
             else:
                 app.state.gateway, app.state.store = await build_gateway(resolved, server_config.home, stack)
+            app.state.lanes = PersistedLanes(app.state.gateway, app.state.store)
+            await app.state.lanes.load()
+            app.state.claude_config = ClaudeConfig(
+                settings_path(resolved), app.state.store, api_key=server_config.api_key
+            )
             app.state.started_at = time.monotonic()
             yield
 
@@ -91,6 +104,8 @@ def create_app(
             SystemController,
             AccountsController,
             AccountStrategyController,
+            LaneSettingsController,
+            ClaudeConfigController,
             AuthController,
         ],
         lifespan=[lifespan],

@@ -2,7 +2,10 @@
 
 - ``relaygate serve [--host --port]`` runs the bundled server;
 - ``relaygate accounts add|list|import|switch|remove|refresh|quota|usage|strategy`` manages accounts
-  (see :mod:`gateway_server.cli_accounts`).
+  (see :mod:`gateway_server.cli_accounts`);
+- ``relaygate claude proxy|direct|show`` edits Claude Code's settings (:mod:`gateway_server.cli_claude`);
+- ``relaygate settings haiku-model|haiku-models|model-map`` changes the lanes
+  (:mod:`gateway_server.cli_settings`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import anyio
 from gateway_core.errors import GatewayError
 from gateway_core.plugins import PluginError
 from gateway_core.settings import Settings
-from gateway_server import cli_accounts
+from gateway_server import cli_accounts, cli_claude, cli_settings
 from gateway_server.config import ServerConfig
 
 
@@ -74,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=_serve)
     cli_accounts.add_parser(commands)
+    cli_claude.add_parser(commands)
+    cli_settings.add_parser(commands)
     return parser
 
 
