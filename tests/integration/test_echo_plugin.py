@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anthropic
 import pytest
 
 from gateway_core import (
@@ -32,6 +33,9 @@ from gateway_core import (
     TextPart,
     create_plugin_manager,
 )
+from gateway_core.store import MemoryStore
+from gateway_server import ServerConfig, create_app
+from tests.serving import serve
 
 ECHO_SOURCE = Path(__file__).resolve().parents[2] / "examples" / "echo_provider"
 DISTRIBUTION = "relaygate-echo"
@@ -167,3 +171,24 @@ async def test_the_plugin_reads_its_settings_from_the_host(
     response = await configured.complete(ask("hi"))
 
     assert response.content[0].model_dump()["text"] == "echo: hi"
+
+
+async def test_the_installed_plugin_is_reached_through_the_server_by_model_name(
+    echo_installed: Installed, gateways: list[Gateway], tmp_path: Path
+) -> None:
+    gateway = gateway_with(echo_installed, gateways)
+    app = create_app(gateway, config=ServerConfig(port=0, home=tmp_path), store=MemoryStore())
+    async with (
+        serve(app) as url,
+        anthropic.AsyncAnthropic(base_url=url, api_key="unused", max_retries=0) as client,
+    ):
+        raw = await client.messages.with_raw_response.create(
+            model="echo/echo-1", max_tokens=50, messages=[{"role": "user", "content": "through the server"}]
+        )
+        message = await raw.parse()
+        listed = [model.id for model in (await client.models.list()).data]
+
+    assert [block.text for block in message.content if block.type == "text"] == ["through the server"]
+    assert message.model == "echo/echo-1"
+    assert raw.headers["x-relaygate-provider"] == "echo"
+    assert "echo/echo-1" in listed

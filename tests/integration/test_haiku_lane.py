@@ -237,6 +237,23 @@ async def test_with_the_lane_off_haiku_goes_to_codex_mini(tmp_path: Path) -> Non
     assert message.model == HAIKU
 
 
+async def test_switching_the_haiku_model_setting_changes_the_next_request(tmp_path: Path) -> None:
+    async with served(tmp_path) as lane, lane.sdk() as sdk, httpx.AsyncClient(base_url=lane.url) as admin:
+        await sdk.messages.create(model=HAIKU, max_tokens=64, messages=ask("hi"))  # type: ignore[arg-type]
+        switched = await admin.post("/settings/haiku-model", json={"haikuKiloModel": "minimax-2.5"})
+        raw = await sdk.messages.with_raw_response.create(
+            model=HAIKU,
+            max_tokens=64,
+            messages=ask("hi again"),  # type: ignore[arg-type]
+        )
+        shown = await admin.get("/settings/haiku-model")
+
+        assert [body["model"] for body in lane.kilo_bodies()] == [KIMI, "minimax/minimax-m2.5:free"]
+    assert switched.status_code == 200
+    assert shown.json() == {"success": True, "haikuKiloModel": "minimax-2.5"}
+    assert served_by(raw.headers) == ("kilo", "minimax/minimax-m2.5:free")
+
+
 # --- falling back before the first byte ------------------------------------------------------------------
 
 
