@@ -134,6 +134,11 @@ StreamEvent = (
 
 PartDelta = TextDelta | ToolArgumentsDelta | ReasoningDelta | SignatureDelta | CitationDelta
 
+EMPTY_TEXT = TextPart(text="")
+"""The skeleton a text part starts from; parts are immutable, so one instance serves every stream."""
+EMPTY_REASONING = ReasoningPart()
+"""The skeleton a reasoning part starts from."""
+
 
 def parse_tool_arguments(raw: str) -> dict[str, Any]:
     """Parse concatenated tool-argument fragments; an empty string is ``{}``.

@@ -31,9 +31,11 @@ from gateway_core.formats.openai_chat._common import (
 )
 from gateway_core.formats.openai_chat._errors import error_from_payload
 from gateway_core.formats.openai_chat._response import first_choice
-from gateway_core.models import ReasoningPart, TextPart, ToolCallPart, Usage
+from gateway_core.models import ToolCallPart, Usage
 from gateway_core.sse import ServerSentEvent
 from gateway_core.streaming import (
+    EMPTY_REASONING,
+    EMPTY_TEXT,
     ErrorEvent,
     MessageDelta,
     MessageStart,
@@ -161,7 +163,7 @@ class StreamDecoder:
             return self._open
         self._close(events)
         part = _OpenPart(kind, self._take_index())
-        events.append(PartStart(part.index, ReasoningPart() if kind == "reasoning" else TextPart(text="")))
+        events.append(PartStart(part.index, EMPTY_REASONING if kind == "reasoning" else EMPTY_TEXT))
         self._open = part
         return part
 

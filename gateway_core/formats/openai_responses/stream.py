@@ -27,9 +27,11 @@ from gateway_core.formats.openai_responses.response import (
     message_texts,
     summary_texts,
 )
-from gateway_core.models import Part, ReasoningPart, TextPart, Usage
+from gateway_core.models import Part, Usage
 from gateway_core.sse import ServerSentEvent
 from gateway_core.streaming import (
+    EMPTY_REASONING,
+    EMPTY_TEXT,
     ErrorEvent,
     MessageDelta,
     MessageStart,
@@ -263,7 +265,7 @@ class StreamDecoder:
 
     def _added(self, item: _Item, wire_item: dict[str, Any], out: list[StreamEvent]) -> None:
         if item.kind == "reasoning":
-            self._open(item, ReasoningPart(), out)
+            self._open(item, EMPTY_REASONING, out)
         elif item.kind in CALL_ITEM_TYPES:
             self._open(item, call_skeleton(wire_item, self._tool_names), out)
             if item.kind == "function_call" and (arguments := _str(wire_item.get("arguments"))):
@@ -271,7 +273,7 @@ class StreamDecoder:
 
     def _done(self, item: _Item, wire_item: dict[str, Any], out: list[StreamEvent]) -> None:
         if item.kind == "reasoning":
-            self._open(item, ReasoningPart(), out)
+            self._open(item, EMPTY_REASONING, out)
             if not item.raw_reasoning:
                 for index, text in enumerate(summary_texts(wire_item)):
                     if index not in item.seen:
@@ -297,7 +299,7 @@ class StreamDecoder:
     def _text(self, item: _Item, index: int, text: str, out: list[StreamEvent]) -> None:
         item.seen.add(index)
         if text:
-            self._open(item, TextPart(text=""), out)
+            self._open(item, EMPTY_TEXT, out)
             out.append(TextDelta(index=self._index(item), text=text))
 
     def _summary(self, item: _Item, index: int, text: str, out: list[StreamEvent]) -> None:
@@ -311,7 +313,7 @@ class StreamDecoder:
 
     def _reasoning(self, item: _Item, text: str, out: list[StreamEvent]) -> None:
         if text:
-            self._open(item, ReasoningPart(), out)
+            self._open(item, EMPTY_REASONING, out)
             item.wrote_reasoning = True
             out.append(ReasoningDelta(index=self._index(item), text=text))
 
