@@ -7,11 +7,11 @@ variable, so the host can report it against this plugin before any request is se
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from gateway_core.settings import get_seconds, get_text, get_url
 
 BASE_URL = "RELAYGATE_CODEX_BASE_URL"
 OAUTH_ISSUER = "RELAYGATE_OAUTH_ISSUER"
@@ -66,21 +66,18 @@ class CodexSettings:
     @classmethod
     def from_settings(cls, settings: Mapping[str, str]) -> CodexSettings:
         """Read and check the ``RELAYGATE_*`` values; unset or blank ones take their defaults."""
-
-        def raw(name: str) -> str | None:
-            value = settings.get(name)
-            return value.strip() if value is not None and value.strip() else None
-
         return cls(
-            base_url=_url(BASE_URL, raw(BASE_URL) or DEFAULT_BASE_URL),
-            oauth_issuer=_url(OAUTH_ISSUER, raw(OAUTH_ISSUER) or DEFAULT_OAUTH_ISSUER),
-            callback_port=_port(OAUTH_CALLBACK_PORT, raw(OAUTH_CALLBACK_PORT)),
-            auth_file=Path(raw(AUTH_FILE) or DEFAULT_AUTH_FILE),
-            client_version=_version(CLIENT_VERSION, raw(CLIENT_VERSION) or DEFAULT_CLIENT_VERSION),
-            connect_timeout=_seconds(CONNECT_TIMEOUT, raw(CONNECT_TIMEOUT), 10.0),
-            first_event_timeout=_seconds(FIRST_EVENT_TIMEOUT, raw(FIRST_EVENT_TIMEOUT), 120.0),
-            idle_timeout=_seconds(IDLE_TIMEOUT, raw(IDLE_TIMEOUT), 300.0),
-            models_ttl=_seconds(MODELS_TTL, raw(MODELS_TTL), 600.0),
+            base_url=get_url(settings, BASE_URL, DEFAULT_BASE_URL),
+            oauth_issuer=get_url(settings, OAUTH_ISSUER, DEFAULT_OAUTH_ISSUER),
+            callback_port=_port(OAUTH_CALLBACK_PORT, get_text(settings, OAUTH_CALLBACK_PORT)),
+            auth_file=Path(get_text(settings, AUTH_FILE) or DEFAULT_AUTH_FILE),
+            client_version=_version(
+                CLIENT_VERSION, get_text(settings, CLIENT_VERSION) or DEFAULT_CLIENT_VERSION
+            ),
+            connect_timeout=get_seconds(settings, CONNECT_TIMEOUT, 10.0),
+            first_event_timeout=get_seconds(settings, FIRST_EVENT_TIMEOUT, 120.0),
+            idle_timeout=get_seconds(settings, IDLE_TIMEOUT, 300.0),
+            models_ttl=get_seconds(settings, MODELS_TTL, 600.0),
         )
 
     @property
@@ -113,33 +110,12 @@ class CodexSettings:
         return f"http://localhost:{self.callback_port}/auth/callback"
 
 
-def _url(name: str, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{name}: expected an http:// or https:// URL, got {value!r}")
-    if parts.query or parts.fragment:
-        raise ValueError(f"{name}: a base URL takes no query or fragment, got {value!r}")
-    return value.rstrip("/")
-
-
 def _port(name: str, value: str | None) -> int:
     if value is None:
         return DEFAULT_CALLBACK_PORT
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise ValueError(f"{name}: expected a TCP port between 1 and 65535, got {value!r}")
     return int(value)
-
-
-def _seconds(name: str, value: str | None, default: float) -> float:
-    if value is None:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"{name}: expected a positive number of seconds, got {value!r}")
-    return seconds
 
 
 def _version(name: str, value: str) -> str:

@@ -24,8 +24,9 @@ import orjson
 from gateway_core.errors import GatewayError
 from gateway_core.formats.openai_responses import parse_error
 from gateway_core.models import ModelInfo
+from gateway_core.upstream import TRANSPORT_ERRORS, transport_error
 from gateway_providers.codex.config import CodexSettings
-from gateway_providers.codex.transport import TRANSPORT_ERRORS, Credentials, auth_headers, transport_error
+from gateway_providers.codex.transport import UPSTREAM, Credentials, auth_headers
 
 PROVIDER = "codex"
 FAILURE_TTL = 60.0
@@ -225,7 +226,7 @@ class ModelCatalog:
             with anyio.fail_after(FETCH_TIMEOUT):
                 response = await self._http.get(url, params=params, headers=headers)
         except TRANSPORT_ERRORS as exc:  # TimeoutError (fail_after) is an OSError
-            raise transport_error(exc, "GET /codex/models") from exc
+            raise transport_error(exc, "GET /codex/models", UPSTREAM) from exc
         if response.status_code != 200:
             raise parse_error(response.status_code, response.content, response.headers)
         try:

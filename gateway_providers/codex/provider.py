@@ -6,7 +6,8 @@ clamped to what the model accepts, a request over the model's context window ref
 it is sent), posted, and the answer is *held* until it is committed — the backend said 200 and sent
 its first content event. Until then any failure can still be answered by another account, and the
 Gateway, which primes streams, can still answer the client with a proper status. After the commit,
-failures are in-band :class:`~gateway_core.streaming.ErrorEvent`\\ s.
+failures are in-band :class:`~gateway_core.streaming.ErrorEvent`\\ s. Sending, holding and following
+the answer, with their deadlines, is :mod:`gateway_core.upstream`'s, shared with every provider.
 
 The pool is reached only through the lease API (:class:`LeasePool`), so the account logic lives in one
 place and tests can drive the provider with a small fake pool.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -29,13 +31,21 @@ from gateway_core.errors import (
     GatewayError,
     RequestTooLargeError,
     UpstreamError,
-    UpstreamTimeoutError,
 )
 from gateway_core.formats._names import ToolNameMap
 from gateway_core.formats.openai_responses import StreamDecoder, parse_error, render_request, tool_name_map
 from gateway_core.models import ModelInfo, Request, Usage
 from gateway_core.provider import RequestContext
-from gateway_core.streaming import ErrorEvent, MessageDelta, MessageStart, MessageStop, StreamEvent
+from gateway_core.streaming import StreamEvent
+from gateway_core.upstream import (
+    TRANSPORT_ERRORS,
+    CommittedAnswer,
+    EventReader,
+    close_response,
+    read_body,
+    read_until_committed,
+    send_streaming,
+)
 from gateway_providers.codex import failover
 from gateway_providers.codex.config import CodexSettings
 from gateway_providers.codex.models import (
@@ -46,15 +56,7 @@ from gateway_providers.codex.models import (
     supported_efforts,
 )
 from gateway_providers.codex.tokens import count_body_tokens, token_upper_bound
-from gateway_providers.codex.transport import (
-    TRANSPORT_ERRORS,
-    EventReader,
-    EventTimeout,
-    close_response,
-    read_error_body,
-    responses_headers,
-    send_streaming,
-)
+from gateway_providers.codex.transport import UPSTREAM, responses_headers
 
 PROVIDER = "codex"
 MAX_ATTEMPTS = 32
@@ -128,26 +130,11 @@ class _Body:
 
 @dataclass(slots=True)
 class _Answer(Generic[LeaseT]):
-    """A committed upstream answer: the open response and the events decoded so far."""
+    """A committed answer, and the account and time it was asked with (for the usage record)."""
 
     lease: LeaseT
-    response: httpx.Response
-    reader: EventReader
-    decoder: StreamDecoder
-    held: list[StreamEvent]
+    committed: CommittedAnswer
     started: float
-    usage: Usage | None = None
-    completed: bool = False
-    finished: bool = False
-
-    def note(self, event: StreamEvent) -> StreamEvent:
-        if isinstance(event, MessageDelta):
-            self.usage = event.usage
-        elif isinstance(event, MessageStop):
-            self.completed = self.finished = True
-        elif isinstance(event, ErrorEvent):
-            self.finished = True
-        return event
 
 
 class CodexProvider(Generic[LeaseT]):
@@ -200,34 +187,20 @@ class CodexProvider(Generic[LeaseT]):
         """Answer ``request``: nothing is yielded before an account's answer is committed."""
         names = tool_name_map(request)
         answer = await self._open(_Body(self._render(request, ctx, names)), ctx, names)
+        committed = answer.committed
         try:
-            for event in answer.held:
-                yield answer.note(event)
-            idle = self._settings.idle_timeout
-            while not answer.finished:
-                try:
-                    sse = await answer.reader.next(anyio.current_time() + idle)
-                except EventTimeout:
-                    message = f"the Codex backend sent nothing for {idle:g} s; the answer was cut short"
-                    yield answer.note(ErrorEvent(UpstreamTimeoutError(message)))
-                    break
-                except GatewayError as exc:
-                    yield answer.note(ErrorEvent(exc))
-                    break
-                for event in answer.decoder.close() if sse is None else answer.decoder.feed(sse):
-                    yield answer.note(event)
-                if sse is None:
-                    break
-            if answer.completed:
-                await answer.reader.drain()
+            events = committed.events(idle_timeout=self._settings.idle_timeout, upstream=UPSTREAM)
+            async with aclosing(events):
+                async for event in events:
+                    yield event
         finally:
-            await close_response(answer.response)
+            await close_response(committed.response)
             self._pool.record_usage(
                 answer.lease,
                 model=ctx.upstream_model,
-                usage=answer.usage,
+                usage=committed.usage,
                 latency_ms=(time.monotonic() - answer.started) * 1000,
-                error=not answer.completed,
+                error=not committed.completed,
             )
 
     async def aclose(self) -> None:
@@ -295,7 +268,7 @@ class CodexProvider(Generic[LeaseT]):
                     raise error
                 retried = True
             tried.add(lease.email)
-        raise failures[-1] if failures else UpstreamError("the Codex backend could not be reached")
+        raise failures[-1] if failures else UpstreamError(f"{UPSTREAM} could not be reached")
 
     async def _attempt(
         self, lease: LeaseT, body: _Body, ctx: RequestContext, names: ToolNameMap
@@ -312,46 +285,34 @@ class CodexProvider(Generic[LeaseT]):
         committed = False
         try:
             response = await send_streaming(
-                self._http, self._settings.responses_url, headers=headers, body=payload, deadline=deadline
+                self._http,
+                self._settings.responses_url,
+                headers=headers,
+                body=payload,
+                deadline=deadline,
+                upstream=UPSTREAM,
+                what="POST /codex/responses",
             )
             self._pool.observe_headers(lease, response.headers, status=response.status_code)
             if response.status_code != 200:
-                raw = await read_error_body(response, deadline)
+                raw = await read_body(response, deadline)
                 return parse_error(response.status_code, raw, response.headers)
-            reader = EventReader(response)
+            reader = EventReader(response, UPSTREAM)
             decoder = StreamDecoder(model=ctx.requested_model, provider=PROVIDER, tool_names=names)
-            held = await self._until_committed(reader, decoder, deadline)
+            held = await read_until_committed(
+                reader,
+                decoder,
+                deadline=deadline,
+                idle_timeout=self._settings.idle_timeout,
+                upstream=UPSTREAM,
+            )
             committed = True
-            return _Answer(lease, response, reader, decoder, held, started)
+            return _Answer(lease, CommittedAnswer(response, reader, decoder, held), started)
         except GatewayError as exc:
             return exc
         finally:
             if not committed and response is not None:
                 await close_response(response)
-
-    async def _until_committed(
-        self, reader: EventReader, decoder: StreamDecoder, deadline: float
-    ) -> list[StreamEvent]:
-        """Read until the first content event (anything but ``MessageStart``); raise the failure when
-        the answer fails, stalls or ends before it. The first event must come by ``deadline``, each
-        later one within the idle timeout."""
-        held: list[StreamEvent] = []
-        while True:
-            try:
-                sse = await reader.next(deadline)
-            except EventTimeout:
-                waited = "its first event" if not held else "content"
-                raise UpstreamTimeoutError(f"the Codex backend sent no {waited} in time") from None
-            events = decoder.close() if sse is None else decoder.feed(sse)
-            for event in events:
-                if isinstance(event, ErrorEvent):
-                    raise event.error
-                held.append(event)
-            if any(not isinstance(event, MessageStart) for event in held):
-                return held
-            if sse is None:
-                raise UpstreamError("the Codex backend ended its answer before it started")
-            deadline = anyio.current_time() + self._settings.idle_timeout
 
     async def _check_window(
         self, body: _Body, shaped: dict[str, Any], payload: bytes, model: CodexModel | None, slug: str

@@ -1,40 +1,27 @@
-"""HTTP to the ChatGPT Codex backend: the shared client, the Codex CLI's headers, bounded SSE reads.
+"""HTTP to the ChatGPT Codex backend: the Codex CLI's headers and the provider's shared client.
 
-One ``httpx.AsyncClient`` per provider, on the aiohttp-backed transport of ``httpx-aiohttp`` (DESIGN
-§8: httpx's default transport costs 2–3× the CPU per request and collapses under concurrency). It is
-built without I/O when the plugin registers (no request, no event loop needed) and closed by the
-provider's ``aclose()``. Every wait here is bounded: a backend that stalls must never hang a request
-(protocols §9 "Stalls"), so reads take a deadline and report :class:`EventTimeout` when it passes.
-
-Transport failures become :class:`~gateway_core.errors.GatewayError` here, at the boundary: nothing
-above this module sees an ``httpx`` or ``aiohttp`` exception.
+The machinery itself — the aiohttp-backed client, bounded sends and SSE reads, closing responses,
+mapping transport failures to :class:`~gateway_core.errors.GatewayError` — is
+:mod:`gateway_core.upstream`, shared with every provider; this module adds what is the Codex
+backend's own: the account's credentials, the headers the backend expects from the Codex CLI, and the
+name the backend goes by in error messages.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import platform
-from collections import deque
-from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
-import aiohttp
-import anyio
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
-from gateway_core.errors import GatewayError, UpstreamError, UpstreamTimeoutError
-from gateway_core.sse import ServerSentEvent, SSEDecoder
+from gateway_core import upstream
 from gateway_providers.codex.config import ORIGINATOR, CodexSettings
 
+UPSTREAM = "the Codex backend"
+"""How error messages name the upstream (``could not reach the Codex backend``)."""
 MAX_CONNECTIONS = 512
 """Concurrent connections to the backend (aiohttp's default of 100 would queue long streams)."""
-KEEPALIVE_SECONDS = 90.0
-MAX_ERROR_BODY = 256 * 1024
-"""Error answers are small JSON; a larger body (an HTML page) is cut here, which parse_error tolerates."""
-DRAIN_SECONDS = 2.0
-"""How long we keep reading after the terminal event so the connection can be reused."""
 
 
 class Credentials(Protocol):
@@ -52,30 +39,9 @@ class Credentials(Protocol):
     def access_token(self) -> str: ...
 
 
-TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, aiohttp.ClientError, OSError)
-"""What a call may raise on the wire: httpx's errors, and the aiohttp and socket errors the aiohttp
-transport does not translate."""
-
-
-class EventTimeout(Exception):
-    """No SSE event arrived before the deadline."""
-
-
 def create_http_client(settings: CodexSettings) -> httpx.AsyncClient:
-    """The provider's shared client. No I/O: aiohttp's session is created on the first request.
-
-    ``trust_env=False``: proxies and netrc from the environment are not consulted (the aiohttp
-    transport would ignore them anyway, and reading ``~/.netrc`` is disk I/O per request). The read
-    timeout is only a backstop behind the per-event deadlines of :class:`EventReader`.
-    """
-    backstop = max(settings.idle_timeout, settings.first_event_timeout)
-    timeout = httpx.Timeout(
-        connect=settings.connect_timeout, read=backstop, write=backstop, pool=settings.first_event_timeout
-    )
-    transport = AiohttpTransport(
-        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_SECONDS)
-    )
-    return httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False, follow_redirects=False)
+    """The provider's shared client (:func:`gateway_core.upstream.create_http_client`); no I/O."""
+    return upstream.create_http_client(settings, max_connections=MAX_CONNECTIONS)
 
 
 @functools.cache
@@ -113,108 +79,3 @@ def responses_headers(
     if session_id:
         headers["session_id"] = session_id
     return headers
-
-
-def transport_error(exc: Exception, what: str) -> GatewayError:
-    """A wire failure (one of :data:`TRANSPORT_ERRORS`) as the GatewayError it means. The aiohttp
-    transport reports most connection failures as ``ConnectTimeout``, so only read/write/pool timeouts
-    count as timeouts."""
-    detail = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout | TimeoutError):
-        return UpstreamTimeoutError(f"{what}: the Codex backend did not answer in time ({detail})")
-    return UpstreamError(f"{what}: could not reach the Codex backend ({detail})")
-
-
-async def send_streaming(
-    client: httpx.AsyncClient, url: str, *, headers: Mapping[str, str], body: bytes, deadline: float
-) -> httpx.Response:
-    """POST ``body`` and return the open response (status and headers read, body not yet).
-
-    ``deadline`` is on :func:`anyio.current_time`'s clock. The caller must close the response.
-    Raises :class:`UpstreamTimeoutError` when the headers do not come in time, :class:`UpstreamError`
-    when the backend cannot be reached.
-    """
-    request = client.build_request("POST", url, headers=headers, content=body)
-    with anyio.CancelScope(deadline=deadline) as scope:
-        try:
-            return await client.send(request, stream=True)
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, "POST /codex/responses") from exc
-    assert scope.cancelled_caught
-    raise UpstreamTimeoutError("the Codex backend sent no answer in time")
-
-
-async def read_error_body(response: httpx.Response, deadline: float) -> bytes:
-    """The body of an error answer, at most :data:`MAX_ERROR_BODY` bytes, by ``deadline``; whatever
-    arrived when the time or the connection runs out (parse_error copes with partial bodies)."""
-    chunks: list[bytes] = []
-    size = 0
-    with anyio.CancelScope(deadline=deadline):
-        try:
-            async for chunk in response.aiter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size >= MAX_ERROR_BODY:
-                    break
-        except TRANSPORT_ERRORS:
-            pass
-    return b"".join(chunks)[:MAX_ERROR_BODY]
-
-
-async def close_response(response: httpx.Response) -> None:
-    """Close a response even from a cancelled scope (a client that went away): the connection is
-    released, or dropped when its body was not read to the end, which cancels the upstream call."""
-    # Closing is best effort: the connection is dropped either way.
-    with anyio.CancelScope(shield=True), anyio.move_on_after(DRAIN_SECONDS), contextlib.suppress(Exception):
-        await response.aclose()
-
-
-class EventReader:
-    """The SSE events of one streamed response, each read bounded by a deadline."""
-
-    __slots__ = ("_chunks", "_decoder", "_done", "_pending")
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._chunks: AsyncIterator[bytes] = response.aiter_bytes()
-        self._decoder = SSEDecoder()
-        self._pending: deque[ServerSentEvent] = deque()
-        self._done = False
-
-    async def next(self, deadline: float) -> ServerSentEvent | None:
-        """The next event, or ``None`` at the end of the body.
-
-        Raises :class:`EventTimeout` when no event is complete by ``deadline`` (keep-alive comments
-        do not count: only events do), :class:`UpstreamError` when the connection breaks.
-        """
-        while not self._pending:
-            if self._done:
-                return None
-            chunk: bytes | None = None
-            with anyio.CancelScope(deadline=deadline) as scope:
-                try:
-                    chunk = await self._chunks.__anext__()
-                except StopAsyncIteration:
-                    self._done = True
-                except TRANSPORT_ERRORS as exc:
-                    self._done = True
-                    raise transport_error(exc, "reading the answer") from exc
-            if scope.cancelled_caught:
-                self._done = True
-                raise EventTimeout
-            if chunk is None:
-                self._pending.extend(self._decoder.flush())
-            else:
-                self._pending.extend(self._decoder.feed(chunk))
-        return self._pending.popleft()
-
-    async def drain(self, seconds: float = DRAIN_SECONDS) -> None:
-        """Read what is left of the body (after the terminal event) so the connection can be reused."""
-        if self._done:
-            return
-        with anyio.move_on_after(seconds):
-            try:
-                async for _ in self._chunks:
-                    pass
-            except TRANSPORT_ERRORS:
-                pass
-        self._done = True

@@ -7,11 +7,12 @@ variable, so the host reports it against this plugin before any request is serve
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from gateway_core.settings import get_seconds, get_text, get_url
 
 BASE_URL = "RELAYGATE_KILO_BASE_URL"
 API_KEY = "RELAYGATE_HAIKU_API_KEY"
@@ -56,20 +57,13 @@ class OpenRouterSettings:
     @classmethod
     def from_settings(cls, settings: Mapping[str, str]) -> OpenRouterSettings:
         """Read and check the ``RELAYGATE_*`` values; unset or blank ones take their defaults."""
-
-        def raw(name: str) -> str | None:
-            value = settings.get(name)
-            return value.strip() if value is not None and value.strip() else None
-
         return cls(
-            base_url=_url(BASE_URL, raw(BASE_URL) or DEFAULT_BASE_URL),
-            api_key=_key(API_KEY, raw(API_KEY)),
-            connect_timeout=_seconds(CONNECT_TIMEOUT, raw(CONNECT_TIMEOUT), DEFAULT_CONNECT_TIMEOUT),
-            first_event_timeout=_seconds(
-                FIRST_EVENT_TIMEOUT, raw(FIRST_EVENT_TIMEOUT), DEFAULT_FIRST_EVENT_TIMEOUT
-            ),
-            idle_timeout=_seconds(IDLE_TIMEOUT, raw(IDLE_TIMEOUT), DEFAULT_IDLE_TIMEOUT),
-            models_ttl=_seconds(MODELS_TTL, raw(MODELS_TTL), DEFAULT_MODELS_TTL),
+            base_url=get_url(settings, BASE_URL, DEFAULT_BASE_URL),
+            api_key=_key(API_KEY, get_text(settings, API_KEY)),
+            connect_timeout=get_seconds(settings, CONNECT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT),
+            first_event_timeout=get_seconds(settings, FIRST_EVENT_TIMEOUT, DEFAULT_FIRST_EVENT_TIMEOUT),
+            idle_timeout=get_seconds(settings, IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT),
+            models_ttl=get_seconds(settings, MODELS_TTL, DEFAULT_MODELS_TTL),
         )
 
     @property
@@ -86,15 +80,6 @@ class OpenRouterSettings:
         return urlsplit(self.base_url).hostname or self.base_url
 
 
-def _url(name: str, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{name}: expected an http:// or https:// URL, got {value!r}")
-    if parts.query or parts.fragment:
-        raise ValueError(f"{name}: a base URL takes no query or fragment, got {value!r}")
-    return value.rstrip("/")
-
-
 def _key(name: str, value: str | None) -> str | None:
     if value is None:
         return None
@@ -102,15 +87,3 @@ def _key(name: str, value: str | None) -> str | None:
         # The value itself is a secret: never repeat it in the message.
         raise ValueError(f"{name}: a key is printable ASCII without spaces or line breaks")
     return value
-
-
-def _seconds(name: str, value: str | None, default: float) -> float:
-    if value is None:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"{name}: expected a positive number of seconds, got {value!r}")
-    return seconds

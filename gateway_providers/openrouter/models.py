@@ -27,8 +27,9 @@ import orjson
 from gateway_core.errors import GatewayError
 from gateway_core.formats.openai_chat import parse_error
 from gateway_core.models import ModelInfo
+from gateway_core.upstream import TRANSPORT_ERRORS, transport_error
 from gateway_providers.openrouter.config import OpenRouterSettings
-from gateway_providers.openrouter.transport import TRANSPORT_ERRORS, base_headers, transport_error
+from gateway_providers.openrouter.transport import base_headers
 
 FREE_SUFFIX = ":free"
 FAILURE_TTL = 60.0

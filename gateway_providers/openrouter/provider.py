@@ -5,7 +5,9 @@ non-streaming clients get the same events reduced by the Gateway — and *holds*
 committed: the gateway said 200 and sent its first content event. Until then every failure (429, 5xx,
 a refused connection, a stall) raises :class:`~gateway_core.errors.GatewayError`, so the Gateway can
 still send a Haiku-lane request to its Codex fallback and answer the client with a proper status.
-After the commit, failures are in-band :class:`~gateway_core.streaming.ErrorEvent`\\ s.
+After the commit, failures are in-band :class:`~gateway_core.streaming.ErrorEvent`\\ s. Sending, holding
+and following the answer, with their deadlines, is :mod:`gateway_core.upstream`'s, shared with every
+provider.
 
 Upstream quirks handled here, at the boundary:
 - Kilo serves ``:free`` models without a key and answers 401 for paid ones; without
@@ -19,7 +21,7 @@ Upstream quirks handled here, at the boundary:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -30,8 +32,6 @@ from gateway_core.errors import (
     AuthenticationError,
     GatewayError,
     NotFoundError,
-    UpstreamError,
-    UpstreamTimeoutError,
 )
 from gateway_core.formats._names import ToolNameMap
 from gateway_core.formats.openai_chat import (
@@ -44,7 +44,6 @@ from gateway_core.formats.openai_chat import (
 from gateway_core.models import ModelInfo, ReasoningPart, Request, Response, TextPart, ToolCallPart
 from gateway_core.provider import RequestContext
 from gateway_core.streaming import (
-    ErrorEvent,
     MessageDelta,
     MessageStart,
     MessageStop,
@@ -56,41 +55,23 @@ from gateway_core.streaming import (
     TextDelta,
     ToolArgumentsDelta,
 )
+from gateway_core.upstream import (
+    CommittedAnswer,
+    EventReader,
+    close_response,
+    read_body,
+    read_until_committed,
+    send_streaming,
+)
 from gateway_providers.openrouter.config import API_KEY, OpenRouterSettings
 from gateway_providers.openrouter.models import FreeModelCatalog
 from gateway_providers.openrouter.tokens import estimate_body_tokens
-from gateway_providers.openrouter.transport import (
-    EventReader,
-    EventTimeout,
-    chat_headers,
-    close_response,
-    read_body,
-    send_streaming,
-)
+from gateway_providers.openrouter.transport import chat_headers
 
 PROVIDER = "kilo"
 """The Haiku lane's provider name in routing (``gateway_core.routing.HAIKU_PROVIDER``)."""
 MAX_JSON_BODY = 16 * 1024 * 1024
 """The largest non-streamed answer we read (a gateway that ignored ``stream:true``)."""
-
-
-@dataclass(slots=True)
-class _Answer:
-    """A committed upstream answer: the open response and the events decoded so far."""
-
-    response: httpx.Response
-    reader: EventReader | None
-    decoder: StreamDecoder | None
-    held: list[StreamEvent] = field(default_factory=list)
-    completed: bool = False
-    finished: bool = False
-
-    def note(self, event: StreamEvent) -> StreamEvent:
-        if isinstance(event, MessageStop):
-            self.completed = self.finished = True
-        elif isinstance(event, ErrorEvent):
-            self.finished = True
-        return event
 
 
 class OpenRouterProvider:
@@ -143,25 +124,10 @@ class OpenRouterProvider:
         await self._require_key(ctx.upstream_model)
         answer = await self._open(payload, ctx, names)
         try:
-            for event in answer.held:
-                yield answer.note(event)
-            idle = self._settings.idle_timeout
-            while not answer.finished and answer.reader is not None and answer.decoder is not None:
-                try:
-                    sse = await answer.reader.next(anyio.current_time() + idle)
-                except EventTimeout:
-                    message = f"{self._settings.host} sent nothing for {idle:g} s; the answer was cut short"
-                    yield answer.note(ErrorEvent(UpstreamTimeoutError(message)))
-                    break
-                except GatewayError as exc:
-                    yield answer.note(ErrorEvent(exc))
-                    break
-                for event in answer.decoder.close() if sse is None else answer.decoder.feed(sse):
-                    yield answer.note(event)
-                if sse is None:
-                    break
-            if answer.completed and answer.reader is not None:
-                await answer.reader.drain()
+            events = answer.events(idle_timeout=self._settings.idle_timeout, upstream=self._settings.host)
+            async with aclosing(events):
+                async for event in events:
+                    yield event
         finally:
             await close_response(answer.response)
 
@@ -187,7 +153,7 @@ class OpenRouterProvider:
             param="model",
         )
 
-    async def _open(self, payload: bytes, ctx: RequestContext, names: ToolNameMap) -> _Answer:
+    async def _open(self, payload: bytes, ctx: RequestContext, names: ToolNameMap) -> CommittedAnswer:
         """Post the request and read until the answer is committed; raise what failed before that."""
         deadline = anyio.current_time() + self._settings.first_event_timeout
         response = await send_streaming(
@@ -196,7 +162,8 @@ class OpenRouterProvider:
             headers=chat_headers(self._settings),
             body=payload,
             deadline=deadline,
-            host=self._settings.host,
+            upstream=self._settings.host,
+            what="POST /chat/completions",
         )
         committed = False
         try:
@@ -209,45 +176,29 @@ class OpenRouterProvider:
             else:
                 reader = EventReader(response, self._settings.host)
                 decoder = StreamDecoder(provider=self._name, model=ctx.requested_model, names=names)
-                held = await self._until_committed(reader, decoder, deadline)
-                answer = _Answer(response, reader, decoder, held)
+                held = await read_until_committed(
+                    reader,
+                    decoder,
+                    deadline=deadline,
+                    idle_timeout=self._settings.idle_timeout,
+                    upstream=self._settings.host,
+                )
+                answer = CommittedAnswer(response, reader, decoder, held)
             committed = True
             return answer
         finally:
             if not committed:
                 await close_response(response)
 
-    async def _until_committed(
-        self, reader: EventReader, decoder: StreamDecoder, deadline: float
-    ) -> list[StreamEvent]:
-        """Read until the first content event (anything but ``MessageStart``); raise the failure when
-        the answer fails, stalls or ends before it. The first event must come by ``deadline``, each
-        later one within the idle timeout."""
-        held: list[StreamEvent] = []
-        while True:
-            try:
-                sse = await reader.next(deadline)
-            except EventTimeout:
-                waited = "its first event" if not held else "content"
-                raise UpstreamTimeoutError(f"{self._settings.host} sent no {waited} in time") from None
-            events = decoder.close() if sse is None else decoder.feed(sse)
-            for event in events:
-                if isinstance(event, ErrorEvent):
-                    raise event.error
-                held.append(event)
-            if any(not isinstance(event, MessageStart) for event in held):
-                return held
-            if sse is None:
-                raise UpstreamError(f"{self._settings.host} ended its answer before it started")
-            deadline = anyio.current_time() + self._settings.idle_timeout
-
     async def _whole_body(
         self, response: httpx.Response, deadline: float, ctx: RequestContext, names: ToolNameMap
-    ) -> _Answer:
+    ) -> CommittedAnswer:
         """A JSON answer to a streamed request (or a 200 that carries an error), as events."""
         raw = await read_body(response, deadline, MAX_JSON_BODY)
         whole = parse_response_bytes(raw, provider=self._name, names=names, model=ctx.requested_model)
-        return _Answer(response, None, None, list(response_events(whole)), completed=True, finished=True)
+        return CommittedAnswer(
+            response, None, None, list(response_events(whole)), completed=True, finished=True
+        )
 
     def _explain(self, error: GatewayError, ctx: RequestContext) -> GatewayError:
         """Name the setting or the model an upstream refusal is about (protocols §3: Kilo answers 401

@@ -12,9 +12,9 @@ available offline; the true count differs by the vocabulary) and summed. The JSO
 in for the chat template's framing. Images and files are not text the model reads: their data is taken
 out of the JSON and :data:`ATTACHMENT_TOKENS` is counted for each instead.
 
-The tokenizer is the one the ``codex`` provider loads from the ``bpe-openai`` wheel (nothing is
-downloaded, it is loaded once in a worker thread); large requests are counted in a worker thread too,
-so the event loop never blocks.
+The tokenizer is :mod:`gateway_providers._tokenizer`, shared with the ``codex`` provider: offline (it
+ships inside the ``bpe-openai`` wheel), loaded once in a worker thread, and large requests are counted
+in a worker thread too, so the event loop never blocks.
 """
 
 from __future__ import annotations
@@ -22,19 +22,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import anyio
 import orjson
 
-from gateway_providers.codex.tokens import Tokenizer, count_texts, get_tokenizer
-
-ATTACHMENT_TOKENS = 1_844
-"""Tokens counted for one image or file: the Codex CLI's estimate for a resized image, the same figure
-the ``codex`` provider uses, so both lanes estimate attachments alike."""
+from gateway_providers._tokenizer import ATTACHMENT_TOKENS, count_tokens
 
 # Chat content parts that carry attachment data, and the key that holds it.
 _ATTACHMENT_PARTS: dict[str, str] = {"image_url": "image_url", "file": "file"}
-INLINE_CHARACTERS = 32_768
-"""Texts up to this size are counted on the event loop (tens of microseconds); larger ones in a thread."""
 
 
 def countable(body: Mapping[str, Any]) -> tuple[list[str], int]:
@@ -53,11 +46,8 @@ def countable(body: Mapping[str, Any]) -> tuple[list[str], int]:
 
 async def estimate_body_tokens(body: Mapping[str, Any]) -> int:
     """The estimated input tokens of a Chat request body, by the rule in the module docstring."""
-    tokenizer: Tokenizer = await get_tokenizer()
     texts, estimated = countable(body)
-    if sum(len(text) for text in texts) > INLINE_CHARACTERS:
-        return await anyio.to_thread.run_sync(count_texts, tokenizer, texts) + estimated
-    return count_texts(tokenizer, texts) + estimated
+    return await count_tokens(texts) + estimated
 
 
 def _strip_attachments(messages: list[Any]) -> tuple[list[Any], int]:

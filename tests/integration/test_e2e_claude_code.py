@@ -19,7 +19,8 @@ import anthropic
 import orjson
 import pytest
 
-from gateway_providers.codex.tokens import count_texts, countable, load_tokenizer
+from gateway_providers._tokenizer import count_texts, load_tokenizer
+from gateway_providers.codex.tokens import countable
 from tests.e2e_support import ACCOUNT_ID, EMAIL, MODEL, PLAN, UPSTREAM_MODEL, Served, browse, served_gateway
 from tests.fakes import Reasoning, model_info, reasoning_text, text, tool_call
 

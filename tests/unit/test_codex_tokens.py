@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +16,14 @@ import pytest
 from gateway_core.formats import anthropic
 from gateway_core.formats.openai_responses import render_request
 from gateway_core.models import Request
-from gateway_providers.codex import tokens
-from gateway_providers.codex.tokens import (
-    ATTACHMENT_TOKENS,
-    count_body_tokens,
-    countable,
-    get_tokenizer,
-    load_tokenizer,
-    token_upper_bound,
-)
+from gateway_providers._tokenizer import ATTACHMENT_TOKENS, load_tokenizer
+from gateway_providers.codex.tokens import count_body_tokens, countable, token_upper_bound
 from tests.fixtures import REPO_ROOT, fixture_files, load_json
+from tests.unit._tokenizer_support import reference_count
 
 pytestmark = pytest.mark.anyio
 
 CAPTURES = [path for path in fixture_files("claude_code", "cc*_request.json") if "_request" in path.name]
-
-
-def reference_count(text: str) -> int:
-    """The same count through bpe-openai's tiktoken-compatible API (its documented surface)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the wrapper's importlib.resources use
-        import bpe_openai  # type: ignore[import-untyped]
-
-        encoding = bpe_openai.get_encoding("o200k_base")
-        return len(encoding.encode_ordinary(text))
 
 
 def rendered(path: Path) -> dict[str, Any]:
@@ -52,24 +35,6 @@ def rendered(path: Path) -> dict[str, Any]:
     )
     request: Request = parse(recorded["body"])
     return render_request(request, upstream_model="gpt-5.5", prompt_cache_key="session-1")
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Hello, world!",
-        "héllo wörld — ünïcode ✓ 日本語",
-        "def f(x):\n    return x ** 2\n",
-        "<|endoftext|> is text",
-    ],
-)
-def test_counts_agree_with_the_tiktoken_compatible_api(text: str) -> None:
-    assert load_tokenizer().count(text) == reference_count(text)
-
-
-def test_a_known_text_has_its_known_o200k_count() -> None:
-    # "Hello, world!" is [13225, 11, 2375, 0] in o200k_base.
-    assert load_tokenizer().count("Hello, world!") == 4
 
 
 async def test_the_rule_counts_instructions_input_json_and_tools_json() -> None:
@@ -157,11 +122,6 @@ async def test_large_texts_are_counted_exactly_too() -> None:
     body = {"instructions": text, "input": []}
 
     assert await count_body_tokens(body) == load_tokenizer().count(text) + load_tokenizer().count("[]")
-
-
-async def test_the_tokenizer_is_loaded_once() -> None:
-    assert await get_tokenizer() is await get_tokenizer()
-    assert tokens.load_tokenizer() is await get_tokenizer()
 
 
 OFFLINE_CHILD = textwrap.dedent(

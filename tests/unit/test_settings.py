@@ -1,10 +1,10 @@
-"""The read-only settings the host hands to plugins and routing."""
+"""The read-only settings the host hands to plugins and routing, and the readers of their common kinds."""
 
 from __future__ import annotations
 
 import pytest
 
-from gateway_core.settings import Settings
+from gateway_core.settings import Settings, get_seconds, get_text, get_url
 
 
 def test_from_environ_keeps_only_the_projects_own_variables() -> None:
@@ -45,3 +45,38 @@ def test_repr_redacts_secret_values() -> None:
 
     assert "sk-or-secret" not in text
     assert "8081" in text
+
+
+def test_text_values_lose_their_spaces_and_blank_ones_count_as_unset() -> None:
+    settings = Settings({"RELAYGATE_A": "  x  ", "RELAYGATE_B": "   "})
+
+    assert (get_text(settings, "RELAYGATE_A"), get_text(settings, "RELAYGATE_B")) == ("x", None)
+    assert get_text(settings, "RELAYGATE_C") is None
+
+
+def test_a_base_url_loses_its_trailing_slash_and_unset_is_the_default() -> None:
+    settings = Settings({"RELAYGATE_BASE_URL": " https://openrouter.ai/api/v1/ "})
+
+    assert get_url(settings, "RELAYGATE_BASE_URL", "https://x.test") == "https://openrouter.ai/api/v1"
+    assert get_url(Settings(), "RELAYGATE_BASE_URL", "https://x.test/api/") == "https://x.test/api"
+
+
+@pytest.mark.parametrize(
+    "raw", ["api.kilo.ai/api", "ftp://api.kilo.ai", "https://api.kilo.ai/?x=1", "https://a.b/#f"]
+)
+def test_a_value_that_is_not_a_base_url_is_refused_naming_the_setting(raw: str) -> None:
+    with pytest.raises(ValueError, match=r"^RELAYGATE_BASE_URL: "):
+        get_url(Settings({"RELAYGATE_BASE_URL": raw}), "RELAYGATE_BASE_URL", "https://x.test")
+
+
+def test_seconds_are_read_as_numbers_and_unset_is_the_default() -> None:
+    settings = Settings({"RELAYGATE_IDLE_TIMEOUT": "15.5"})
+
+    assert get_seconds(settings, "RELAYGATE_IDLE_TIMEOUT", 300.0) == 15.5
+    assert get_seconds(settings, "RELAYGATE_OTHER_TIMEOUT", 300.0) == 300.0
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "soon", "inf", "nan"])
+def test_a_duration_that_is_not_a_positive_number_is_refused_naming_the_setting(raw: str) -> None:
+    with pytest.raises(ValueError, match=r"^RELAYGATE_IDLE_TIMEOUT: expected a positive number of seconds"):
+        get_seconds(Settings({"RELAYGATE_IDLE_TIMEOUT": raw}), "RELAYGATE_IDLE_TIMEOUT", 300.0)
