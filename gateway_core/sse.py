@@ -36,11 +36,16 @@ class ServerSentEvent:
 
 
 class SSEDecoder:
-    """Incremental event-stream decoder: :meth:`feed` bytes, get the events completed so far."""
+    """Incremental event-stream decoder: :meth:`feed` bytes, get the events completed so far.
+
+    Each chunk is scanned once: only the new text is searched for line ends, and an unfinished line
+    is kept as a list of pieces joined when its end arrives, so a long line split over many small
+    network chunks costs linear time.
+    """
 
     def __init__(self) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._partial_line = ""
+        self._pieces: list[str] = []
         self._skip_leading_lf = False
         self._at_stream_start = True
         self._event: str | None = None
@@ -62,26 +67,34 @@ class SSEDecoder:
         if self._skip_leading_lf:
             self._skip_leading_lf = False
             text = text.removeprefix("\n")
-        buffer = self._partial_line + text
-        if buffer.endswith("\r"):
-            # The CR ends this line, and an LF that may open the next chunk belongs to it.
-            self._skip_leading_lf = True
-        lines = _LINE_END.split(buffer)
-        self._partial_line = lines.pop()
+            if not text:
+                return []
+        # The CR that ends this chunk ends its line; an LF opening the next chunk belongs to it.
+        self._skip_leading_lf = text.endswith("\r")
+        lines = _LINE_END.split(text)
+        tail = lines.pop()
         events: list[ServerSentEvent] = []
-        for line in lines:
-            if not line:
-                if (event := self._dispatch()) is not None:
-                    events.append(event)
-            elif line[0] != ":":
-                self._field(line)
+        if lines:
+            if self._pieces:
+                self._pieces.append(lines[0])
+                lines[0] = "".join(self._pieces)
+                self._pieces = []
+            for line in lines:
+                if not line:
+                    if (event := self._dispatch()) is not None:
+                        events.append(event)
+                elif line[0] != ":":
+                    self._field(line)
+        if tail:
+            self._pieces.append(tail)
         return events
 
     def flush(self) -> list[ServerSentEvent]:
         """End of stream: complete a last event whose blank line never came (lenient, unlike the spec)."""
         events = self.feed_text(self._utf8.decode(b"", final=True))
-        if self._partial_line:
-            line, self._partial_line = self._partial_line, ""
+        if self._pieces:
+            line = "".join(self._pieces)
+            self._pieces = []
             if line[0] != ":":
                 self._field(line)
         if (event := self._dispatch()) is not None:
@@ -105,7 +118,8 @@ class SSEDecoder:
     def _dispatch(self) -> ServerSentEvent | None:
         if not self._data and self._event is None:
             return None
-        event = ServerSentEvent(data="\n".join(self._data), event=self._event, id=self._id, retry=self._retry)
+        data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+        event = ServerSentEvent(data=data, event=self._event, id=self._id, retry=self._retry)
         self._event = None
         self._data = []
         return event

@@ -119,13 +119,20 @@ async def send_streaming(
     The caller must close the response (:func:`close_response`). Raises :class:`UpstreamTimeoutError`
     when the headers do not come by ``deadline``, :class:`UpstreamError` when ``upstream`` cannot be
     reached.
+
+    A pooled keep-alive connection that the upstream closed while it sat idle fails the moment it is
+    reused ("Server disconnected", "Can not write request body"): no answer was read, so the request
+    is sent once more — the pool has dropped the dead connection and opens a fresh one.
     """
     request = client.build_request("POST", url, headers=headers, content=body)
     with anyio.CancelScope(deadline=deadline) as scope:
-        try:
-            return await client.send(request, stream=True)
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, what, upstream) from exc
+        for attempt in (1, 2):
+            try:
+                return await client.send(request, stream=True)
+            except TRANSPORT_ERRORS as exc:
+                error = transport_error(exc, what, upstream)
+                if attempt == 2 or isinstance(error, UpstreamTimeoutError):
+                    raise error from exc
     assert scope.cancelled_caught
     raise UpstreamTimeoutError(f"{upstream} sent no answer in time")
 

@@ -340,3 +340,43 @@ async def test_an_answer_held_whole_is_passed_on_without_reading_more() -> None:
     answer = CommittedAnswer(await open_body(body), None, None, whole, completed=True, finished=True)
 
     assert await passed_on(answer) == whole
+
+
+async def test_a_connection_the_upstream_dropped_while_idle_is_replaced_once() -> None:
+    attempts: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise httpx.RemoteProtocolError("Server disconnected")
+        return httpx.Response(200, content=b"data: {}\n\n")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        response = await send_streaming(
+            client,
+            "http://upstream.test/x",
+            headers={},
+            body=b"{}",
+            deadline=anyio.current_time() + 5,
+            upstream=HOST,
+            what="test",
+        )
+        await response.aclose()
+    assert (response.status_code, len(attempts)) == (200, 2)
+
+
+async def test_a_second_connection_failure_is_the_answer() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(UpstreamError, match="could not reach"):
+            await send_streaming(
+                client,
+                "http://upstream.test/x",
+                headers={},
+                body=b"{}",
+                deadline=anyio.current_time() + 5,
+                upstream=HOST,
+                what="test",
+            )

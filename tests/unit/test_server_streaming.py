@@ -1,0 +1,49 @@
+"""The SSE body: queued events leave in one write, silences get keep-alives, closing stops the upstream."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway_core.gateway import Gateway
+from gateway_core.streaming import StreamEvent, TextDelta
+from gateway_server.streaming import sse_body
+from tests.unit._fake_provider import FakeProvider, text_events, user_request
+
+pytestmark = pytest.mark.anyio
+
+
+def encode(event: StreamEvent) -> bytes:
+    return f"{type(event).__name__}\n".encode()
+
+
+async def test_events_ready_together_are_sent_as_one_chunk() -> None:
+    provider = FakeProvider("codex", events=text_events(*["word "] * 50))
+    stream = await Gateway([provider]).stream(user_request("gpt-5.5"))
+    chunks = [chunk async for chunk in sse_body(stream, encode, keepalive=b"ping\n", interval=5)]
+    names = b"".join(chunks).decode().split()
+    assert names.count("TextDelta") == 50
+    assert names[0] == "MessageStart"
+    assert names[-1] == "MessageStop"
+    assert len(chunks) < 10
+
+
+async def test_a_silent_upstream_gets_keepalives_and_closing_the_body_closes_the_provider() -> None:
+    provider = FakeProvider("codex", hang_after=3)
+    stream = await Gateway([provider]).stream(user_request("gpt-5.5"))
+    body = sse_body(stream, encode, keepalive=b"ping\n", interval=0.01)
+    seen: list[bytes] = []
+    async for chunk in body:
+        seen.append(chunk)
+        if seen.count(b"ping\n") == 3:
+            break
+    await body.aclose()
+    assert b"".join(seen).startswith(b"MessageStart\nPartStart\nTextDelta\n")
+    assert provider.finalised
+
+
+async def test_nothing_is_lost_between_keepalives() -> None:
+    events = text_events("a", "b", "c")
+    provider = FakeProvider("codex", events=events)
+    stream = await Gateway([provider]).stream(user_request("gpt-5.5"))
+    chunks = [chunk async for chunk in sse_body(stream, encode, keepalive=b"", interval=0.001)]
+    assert b"".join(chunks).decode().split().count(TextDelta.__name__) == 3
