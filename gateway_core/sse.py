@@ -71,7 +71,8 @@ class SSEDecoder:
                 return []
         # The CR that ends this chunk ends its line; an LF opening the next chunk belongs to it.
         self._skip_leading_lf = text.endswith("\r")
-        lines = _LINE_END.split(text)
+        # Nearly every upstream ends lines with LF alone; str.split is several times faster than the regex.
+        lines = _LINE_END.split(text) if "\r" in text else text.split("\n")
         tail = lines.pop()
         events: list[ServerSentEvent] = []
         if lines:
