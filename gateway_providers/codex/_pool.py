@@ -156,8 +156,8 @@ class PoolCore:
     def _choose(self, skip: set[str], now: datetime) -> PoolAccount:
         if not self._accounts:
             raise AuthenticationError(
-                "no Codex account: log in with POST /accounts/add or import the Codex CLI's login with "
-                "POST /accounts/import",
+                "no ChatGPT account yet: log in with `relaygate accounts add` (POST /accounts/add), or "
+                "import the Codex CLI's login with `relaygate accounts import` (POST /accounts/import)",
                 code="no_accounts",
             )
         candidates = [e for e, a in self._accounts.items() if e not in skip and a.status(now) == "ok"]
