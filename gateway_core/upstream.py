@@ -24,11 +24,14 @@ backend"``, ``"api.kilo.ai"``), ``what`` names the call (``"POST /chat/completio
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import math
+import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import anyio
@@ -162,14 +165,92 @@ async def close_response(response: httpx.Response) -> None:
         await response.aclose()
 
 
+class _ReadDeadline:
+    """The deadlines of one reader's network reads: one loop timer, moved lazily, instead of one per read.
+
+    A stream is read once per network chunk, often once per event, and arming and cancelling a timer
+    for each read (an anyio ``CancelScope``, or ``asyncio.timeout``) was a large share of the gateway's
+    CPU per event. Here a read only records its deadline; the timer, when it fires, re-arms itself at
+    the current read's deadline until a read really is late, and only then cancels the waiting task —
+    the same outcome as a timeout around each read.
+
+    asyncio only, like the aiohttp transport; anyio's clock on asyncio is the loop's, so deadlines from
+    :func:`anyio.current_time` mean the same here. The timer refers to this object weakly, so a reader
+    dropped mid-stream is not kept alive until its deadline.
+    """
+
+    __slots__ = ("__weakref__", "_armed", "_deadline", "_expired", "_timer", "_waiter")
+
+    def __init__(self) -> None:
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed = math.inf
+        """When the timer fires (infinity: not armed)."""
+        self._deadline = math.inf
+        self._waiter: asyncio.Task[Any] | None = None
+        """The task waiting in :meth:`read`, the one a late read cancels."""
+        self._expired = False
+
+    async def read(self, chunks: AsyncIterator[bytes], deadline: float) -> bytes:
+        """The next chunk (``StopAsyncIteration`` at the end); :class:`EventTimeout` when it did not
+        come by ``deadline``."""
+        task = asyncio.current_task()
+        assert task is not None, "read from a task"
+        self._deadline = deadline
+        self._expired = False
+        if deadline < self._armed:
+            self._arm(asyncio.get_running_loop(), deadline)
+        cancelling = task.cancelling()
+        self._waiter = task
+        try:
+            return await chunks.__anext__()
+        except asyncio.CancelledError:
+            # Our cancel, and no other one pending (as asyncio.timeout decides): the read was late.
+            if self._expired and task.uncancel() <= cancelling:
+                raise EventTimeout from None
+            raise
+        finally:
+            self._waiter = None
+
+    def stop(self) -> None:
+        """No more reads: drop the timer, so a finished stream leaves nothing on the loop."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._armed = math.inf
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        self.stop()
+        self._armed = when
+        self._timer = loop.call_at(when, _fire, weakref.ref(self))
+
+    def _fire(self) -> None:
+        fired_at, self._armed, self._timer = self._armed, math.inf, None
+        waiter = self._waiter
+        if waiter is None:
+            return  # between reads: the next read arms the timer again
+        if self._deadline > fired_at:
+            self._arm(asyncio.get_running_loop(), self._deadline)  # the read was given more time
+            return
+        self._expired = True
+        waiter.cancel()
+
+
+def _fire(ref: weakref.ref[_ReadDeadline]) -> None:
+    deadline = ref()
+    if deadline is not None:
+        deadline._fire()
+
+
 class EventReader:
     """The SSE events of one streamed response, each read bounded by a deadline.
 
     Comment lines (keep-alives such as OpenRouter's ``: OPENROUTER PROCESSING``) are dropped by the
-    decoder and never count as an event, so they cannot keep a stalled answer alive forever.
+    decoder and never count as an event, so they cannot keep a stalled answer alive forever. All the
+    events a network chunk completes are decoded at once and handed out from a buffer; only a read from
+    the network waits, and only it is bounded by the deadline.
     """
 
-    __slots__ = ("_chunks", "_decoder", "_done", "_pending", "_upstream")
+    __slots__ = ("_chunks", "_decoder", "_done", "_pending", "_reads", "_upstream")
 
     def __init__(self, response: httpx.Response, upstream: str) -> None:
         self._chunks: AsyncIterator[bytes] = response.aiter_bytes()
@@ -177,6 +258,7 @@ class EventReader:
         self._pending: deque[ServerSentEvent] = deque()
         self._done = False
         self._upstream = upstream
+        self._reads = _ReadDeadline()
 
     async def next(self, deadline: float) -> ServerSentEvent | None:
         """The next event, or ``None`` at the end of the body.
@@ -187,23 +269,38 @@ class EventReader:
         while not self._pending:
             if self._done:
                 return None
-            chunk: bytes | None = None
-            with anyio.CancelScope(deadline=deadline) as scope:
-                try:
-                    chunk = await self._chunks.__anext__()
-                except StopAsyncIteration:
-                    self._done = True
-                except TRANSPORT_ERRORS as exc:
-                    self._done = True
-                    raise transport_error(exc, "reading the answer", self._upstream) from exc
-            if scope.cancelled_caught:
-                self._done = True
-                raise EventTimeout
-            if chunk is None:
+            try:
+                chunk = await self._reads.read(self._chunks, deadline)
+            except StopAsyncIteration:
+                self._finish()
                 self._pending.extend(self._decoder.flush())
-            else:
-                self._pending.extend(self._decoder.feed(chunk))
+                continue
+            except EventTimeout:
+                self._finish()
+                raise
+            except TRANSPORT_ERRORS as exc:
+                self._finish()
+                raise transport_error(exc, "reading the answer", self._upstream) from exc
+            except BaseException:
+                self._reads.stop()
+                raise
+            self._pending.extend(self._decoder.feed(chunk))
         return self._pending.popleft()
+
+    async def next_within(self, seconds: float) -> ServerSentEvent | None:
+        """:meth:`next` with a deadline ``seconds`` from now. An event already decoded from the last
+        chunk is handed out at once, without reading the clock."""
+        if self._pending:
+            return self._pending.popleft()
+        return await self.next(asyncio.get_running_loop().time() + seconds)
+
+    def close(self) -> None:
+        """Stop reading (the answer is abandoned): no timer is left behind."""
+        self._finish()
+
+    def _finish(self) -> None:
+        self._done = True
+        self._reads.stop()
 
     async def drain(self, seconds: float = DRAIN_SECONDS) -> None:
         """Read what is left of the body (after the terminal event) so the connection can be reused."""
@@ -215,7 +312,7 @@ class EventReader:
                     pass
             except TRANSPORT_ERRORS:
                 pass
-        self._done = True
+        self._finish()
 
 
 # --- a streamed answer, held until it commits ------------------------------------------------------------
@@ -241,6 +338,7 @@ async def read_until_committed(
         events = decoder.close() if sse is None else decoder.feed(sse)
         for event in events:
             if isinstance(event, ErrorEvent):
+                reader.close()  # the answer is given up: leave no read deadline behind
                 raise event.error
             held.append(event)
         if any(not isinstance(event, MessageStart) for event in held):
@@ -261,21 +359,32 @@ async def follow_committed(
     :meth:`CommittedAnswer.events`, which does).
     """
     while True:
-        try:
-            sse = await reader.next(anyio.current_time() + idle_timeout)
-        except EventTimeout:
-            message = f"{upstream} sent nothing for {idle_timeout:g} s; the answer was cut short"
-            yield ErrorEvent(UpstreamTimeoutError(message))
-            return
-        except GatewayError as exc:
-            yield ErrorEvent(exc)
-            return
-        finished = False
-        for event in decoder.close() if sse is None else decoder.feed(sse):
+        events, ended = await _next_events(reader, decoder, idle_timeout, upstream)
+        finished = ended
+        for event in events:
             finished = finished or isinstance(event, MessageStop | ErrorEvent)
             yield event
-        if finished or sse is None:
+        if finished:
             return
+
+
+async def _next_events(
+    reader: EventReader, decoder: EventDecoder, idle_timeout: float, upstream: str
+) -> tuple[Iterable[StreamEvent], bool]:
+    """The stream events of the next SSE event, and whether the body ended with them. Nothing is raised:
+    a stall or a broken connection is an ``ErrorEvent``. A plain coroutine, so that
+    :meth:`CommittedAnswer.events` and :func:`follow_committed` share it without an extra async
+    generator between the upstream and the client (every event crossing one costs a suspension)."""
+    try:
+        sse = await reader.next_within(idle_timeout)
+    except EventTimeout:
+        message = f"{upstream} sent nothing for {idle_timeout:g} s; the answer was cut short"
+        return (ErrorEvent(UpstreamTimeoutError(message)),), True
+    except GatewayError as exc:
+        return (ErrorEvent(exc),), True
+    if sse is None:
+        return decoder.close(), True
+    return decoder.feed(sse), False
 
 
 @dataclass(slots=True)
@@ -300,13 +409,22 @@ class CommittedAnswer:
         answer the rest of the body is drained, so the connection can be reused."""
         for event in self.held:
             yield self._note(event)
-        if not self.finished and self.reader is not None and self.decoder is not None:
-            rest = follow_committed(self.reader, self.decoder, idle_timeout=idle_timeout, upstream=upstream)
-            async with contextlib.aclosing(rest):
-                async for event in rest:
+        reader, decoder = self.reader, self.decoder
+        if reader is None:
+            return
+        try:
+            # follow_committed's loop, inlined (one async generator fewer per event); _note marks
+            # the answer finished at its MessageStop or ErrorEvent.
+            while decoder is not None and not self.finished:
+                events, ended = await _next_events(reader, decoder, idle_timeout, upstream)
+                for event in events:
                     yield self._note(event)
-        if self.completed and self.reader is not None:
-            await self.reader.drain()
+                if ended:
+                    break
+            if self.completed:
+                await reader.drain()
+        finally:
+            reader.close()
 
     def _note(self, event: StreamEvent) -> StreamEvent:
         if isinstance(event, MessageDelta):
