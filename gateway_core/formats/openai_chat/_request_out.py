@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from gateway_core.formats._claude_code import loaded_tools, stable_system_texts, tool_reference_text
 from gateway_core.formats._names import ToolNameMap, shorten_call_id
 from gateway_core.formats._reasoning import reasoning_effort
 from gateway_core.formats.openai_chat._common import decode_reasoning_details
@@ -52,7 +53,6 @@ from gateway_core.models import (
     UrlSource,
 )
 
-_VOLATILE_SYSTEM_PREFIX = "x-anthropic-billing-header:"
 _TOOL_CHOICE: dict[str, str] = {"auto": "auto", "any": "required", "none": "none"}
 
 
@@ -137,7 +137,7 @@ def _messages(request: Request, names: ToolNameMap, provider: str | None) -> lis
 
 
 def _system_text(parts: tuple[TextPart, ...]) -> str:
-    return "\n\n".join(p.text for p in parts if not p.text.startswith(_VOLATILE_SYSTEM_PREFIX))
+    return "\n\n".join(stable_system_texts(parts))
 
 
 def _assistant(message: Message, names: ToolNameMap, provider: str | None) -> dict[str, Any] | None:
@@ -221,7 +221,7 @@ def _content_parts(part: Part | ToolReferencePart) -> list[dict[str, Any]]:
     if isinstance(part, TextPart):
         return [{"type": "text", "text": part.text}]
     if isinstance(part, ToolReferencePart):
-        return [{"type": "text", "text": f"Tool {part.tool_name} loaded."}]
+        return [{"type": "text", "text": tool_reference_text(part)}]
     if isinstance(part, ImagePart):
         source = part.source
         url = (
@@ -252,25 +252,8 @@ def _document(part: DocumentPart) -> list[dict[str, Any]]:
 # --- tools and options ---------------------------------------------------------------------------
 
 
-def _referenced_tools(request: Request) -> set[str]:
-    """Tool names a ``tool_reference`` anywhere in the history has loaded."""
-    names: set[str] = set()
-    for message in request.messages:
-        for part in message.content:
-            if isinstance(part, ToolReferencePart):
-                names.add(part.tool_name)
-            elif isinstance(part, ToolResultPart):
-                names.update(item.tool_name for item in part.content if isinstance(item, ToolReferencePart))
-    return names
-
-
 def _sent_tools(request: Request) -> list[Tool]:
-    referenced = _referenced_tools(request)
-    return [
-        tool
-        for tool in request.tools
-        if tool.type is None and (not tool.defer_loading or tool.name in referenced)
-    ]
+    return [tool for tool in loaded_tools(request) if tool.type is None]
 
 
 def _tool(tool: Tool, names: ToolNameMap) -> dict[str, Any]:

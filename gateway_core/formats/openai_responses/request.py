@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
+from gateway_core.formats._claude_code import loaded_tools, stable_system_texts, tool_reference_text
 from gateway_core.formats._names import ToolNameMap, shorten_call_id
 from gateway_core.formats._reasoning import reasoning_effort
 from gateway_core.formats.openai_responses._common import DEFAULT_INSTRUCTIONS, data_url
@@ -61,7 +62,6 @@ ALLOWED_BODY_KEYS = frozenset(
 ``temperature``, ``top_p``, ``max_output_tokens``, ``metadata``, ``seed``, penalties, ``truncation``,
 ``service_tier``... (protocols §4.2), so nothing outside this set can leak through."""
 
-BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 """Claude Code's first system block. Its ``cc_version=…<3 hex>`` changes on every turn, so keeping it
 would make every turn a prompt-cache miss (protocols §7.1, rule): it is dropped."""
 
@@ -127,8 +127,7 @@ def render_request(
 
 def render_instructions(system: Iterable[TextPart]) -> str:
     """System text joined with blank lines, without the volatile billing header; never empty."""
-    texts = [part.text for part in system if not part.text.startswith(BILLING_HEADER_PREFIX)]
-    joined = "\n\n".join(texts)
+    joined = "\n\n".join(stable_system_texts(system))
     return joined if joined.strip() else DEFAULT_INSTRUCTIONS
 
 
@@ -143,14 +142,11 @@ def render_tools(request: Request, names: ToolNameMap) -> list[dict[str, Any]]:
     Claude Code's ``DeferredToolPlaceholder`` always among them, are dropped. Provider-side tools:
     any ``web_search*`` becomes the backend's own ``web_search``; the rest have no counterpart.
     """
-    referenced = set(_referenced_tools(request.messages))
     rendered: list[dict[str, Any]] = []
-    for tool in request.tools:
+    for tool in loaded_tools(request):
         if tool.type is not None and tool.type != "function":
             if tool.type.startswith("web_search") and {"type": "web_search"} not in rendered:
                 rendered.append({"type": "web_search"})
-            continue
-        if tool.defer_loading and tool.name not in referenced:
             continue
         rendered.append(_render_function_tool(tool, names))
     return rendered
@@ -166,15 +162,6 @@ def _render_function_tool(tool: Tool, names: ToolNameMap) -> dict[str, Any]:
     rendered["parameters"] = {key: value for key, value in tool.input_schema.items() if key != "$schema"}
     rendered["strict"] = False
     return rendered
-
-
-def _referenced_tools(messages: Iterable[Message]) -> Iterator[str]:
-    for message in messages:
-        for part in message.content:
-            if isinstance(part, ToolReferencePart):
-                yield part.tool_name
-            elif isinstance(part, ToolResultPart):
-                yield from (inner.tool_name for inner in part.content if isinstance(inner, ToolReferencePart))
 
 
 def _render_tool_choice(choice: ToolChoice | None, names: ToolNameMap) -> str | dict[str, str]:
@@ -328,7 +315,7 @@ class _InputBuilder:
 
 def _plain_text(part: TextPart | ToolReferencePart) -> str:
     # Rule: OpenAI-style upstreams reject unknown parts, so a loaded deferred tool is announced as text.
-    return part.text if isinstance(part, TextPart) else f"Tool {part.tool_name} loaded."
+    return part.text if isinstance(part, TextPart) else tool_reference_text(part)
 
 
 def _input_items(part: Part | ToolResultContent) -> list[dict[str, Any]]:
