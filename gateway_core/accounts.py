@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from gateway_core.errors import GatewayError
 from gateway_core.models import ModelInfo
+from gateway_core.store.base import UsageCounters as UsageCounters  # part of this interface
 
 AccountStatus = Literal["ok", "cooling", "invalid"]
 Strategy = Literal["sticky", "round-robin", "quota-aware"]
@@ -88,24 +89,11 @@ class LoginStart:
 
 
 @dataclass(frozen=True, slots=True)
-class UsageCounters:
-    """Counters recorded by the gateway (DESIGN §6.1 Counters)."""
-
-    requests: int = 0
-    input_tokens: int = 0
-    cached_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    errors: int = 0
-    latency_ms_total: float = 0.0
-    cost: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
 class UsageSummary:
     """Usage of one account (or all): the gateway's counters and the last upstream usage snapshot."""
 
     totals: UsageCounters
+    """The gateway's own counters (DESIGN §6.1 Counters), as the store sums them."""
     by_model: Mapping[str, UsageCounters] = field(default_factory=dict)
     by_day: Sequence[tuple[str, UsageCounters]] = ()
     """``(YYYY-MM-DD, counters)`` in date order."""

@@ -15,8 +15,7 @@ from typing import Any
 import anyio
 
 from gateway_core.accounts import AccountInfo, AccountStatus, Quota, UsageSummary
-from gateway_core.accounts import UsageCounters as Counters
-from gateway_core.store import AccountRecord, Mark, MarkKind, UsageCounters, UsageReport
+from gateway_core.store import AccountRecord, Mark, MarkKind, UsageReport
 from gateway_providers.codex.lease import Lease
 from gateway_providers.codex.quota import as_of, quota_from_json
 
@@ -101,24 +100,11 @@ class PoolAccount:
         )
 
 
-def _counters(counters: UsageCounters) -> Counters:
-    return Counters(
-        requests=counters.requests,
-        input_tokens=counters.input_tokens,
-        cached_tokens=counters.cached_tokens,
-        output_tokens=counters.output_tokens,
-        reasoning_tokens=counters.reasoning_tokens,
-        errors=counters.errors,
-        latency_ms_total=float(counters.latency_ms_total),
-        cost=counters.cost,
-    )
-
-
 def usage_summary(report: UsageReport, upstream: Any) -> UsageSummary:
     """The store's report in the core shape, with the upstream snapshot beside it."""
     return UsageSummary(
-        totals=_counters(report.totals),
-        by_model={model: _counters(c) for model, c in report.by_model.items()},
-        by_day=[(day.isoformat(), _counters(c)) for day, c in report.by_day.items()],
+        totals=report.totals,
+        by_model=dict(report.by_model),
+        by_day=[(day.isoformat(), counters) for day, counters in report.by_day.items()],
         upstream=upstream,
     )
