@@ -57,7 +57,7 @@ def _obfuscation(delta: str, index: int) -> str:
 TEXT = _deltas(TEXT_DELTAS, 0)
 REASONING = _deltas(REASONING_DELTAS, 7)
 _TEXT_FULL = "".join(TEXT)
-_REASONING_FULL = "**Answering the request**\n\n" + "".join(REASONING).strip()
+_REASONING_FULL = "**Answering the request**\n\n" + "".join(REASONING)
 _INPUT_TOKENS, _OUTPUT_TOKENS, _REASONING_TOKENS = 14_210, 700, 64
 
 

@@ -32,7 +32,21 @@ from gateway_core.provider import Provider, RequestContext
 from gateway_core.routing import DEFAULT_PROVIDER, LANE_ALIASES, LaneSettings, Route, route_model
 from gateway_core.settings import Settings
 from gateway_core.store import Store
-from gateway_core.streaming import ErrorEvent, MessageStart, MessageStop, StreamEvent, accumulate_async
+from gateway_core.streaming import (
+    CitationDelta,
+    ErrorEvent,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    PartStart,
+    PartStop,
+    ReasoningDelta,
+    SignatureDelta,
+    StreamEvent,
+    TextDelta,
+    ToolArgumentsDelta,
+    accumulate_async,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +63,20 @@ _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-
 
 # How long a provider may take to finish after its answer, or to clean up once told to stop.
 _CLOSE_TIMEOUT = 5.0
+
+# Events a Stream hands on untouched (only MessageStart, MessageStop and ErrorEvent need a look).
+_PASSED_AS_IS: frozenset[type[StreamEvent]] = frozenset(
+    {
+        PartStart,
+        TextDelta,
+        ReasoningDelta,
+        ToolArgumentsDelta,
+        SignatureDelta,
+        CitationDelta,
+        PartStop,
+        MessageDelta,
+    }
+)
 
 
 async def _close_events(events: AsyncIterator[StreamEvent]) -> None:
@@ -116,12 +144,14 @@ class Stream(AsyncIterator[StreamEvent]):
         except Exception as exc:
             logger.exception('provider "%s" failed during a stream', self.provider)
             event = ErrorEvent(ApiError(f'provider "{self.provider}" failed: {type(exc).__name__}: {exc}'))
+        if type(event) in _PASSED_AS_IS:  # the deltas: nearly every event
+            return event
         return self._deliver(event)
 
     def _deliver(self, event: StreamEvent) -> StreamEvent:
         if isinstance(event, MessageStart) and event.model != self.requested_model:
             return dataclasses.replace(event, model=self.requested_model)
-        if isinstance(event, MessageStop | ErrorEvent):
+        if isinstance(event, (MessageStop, ErrorEvent)):
             self._finished = True
         return event
 
@@ -238,17 +268,25 @@ class Gateway:
         )
 
     async def stream(
-        self, request: Request, *, session_id: str | None = None, headers: Mapping[str, str] | None = None
+        self,
+        request: Request,
+        *,
+        session_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        streaming: bool = True,
     ) -> Stream:
         """Open the answer to ``request`` as a primed :class:`Stream`.
 
         Raises :class:`GatewayError` when routing fails or the provider fails before its first event;
         a Haiku-lane request whose provider is unavailable is sent to the lane's fallback instead.
-        ``headers`` are client headers a provider may use (credentials are removed).
+        ``headers`` are client headers a provider may use (credentials are removed). ``streaming=False``
+        says the caller only reduces the stream to the whole answer (as :meth:`complete` does); the
+        provider may then spare itself the incremental deltas (``RequestContext.streaming``).
         """
         context_headers = _context_headers(headers)
         return await self._with_fallback(
-            request.model, lambda route: self._open(route, request, session_id, context_headers)
+            request.model,
+            lambda route: self._open(route, request, session_id, context_headers, streaming=streaming),
         )
 
     open_stream = stream
@@ -257,8 +295,12 @@ class Gateway:
     async def complete(
         self, request: Request, *, session_id: str | None = None, headers: Mapping[str, str] | None = None
     ) -> Response:
-        """The whole answer to ``request``, reduced from its stream; raises the stream's error."""
-        async with await self.stream(request, session_id=session_id, headers=headers) as stream:
+        """The whole answer to ``request``, reduced from its stream; raises the stream's error.
+
+        The provider is told that only the whole answer is read (``RequestContext.streaming``), so it
+        may spare itself the incremental deltas; the reduction is the same either way."""
+        opened = await self.stream(request, session_id=session_id, headers=headers, streaming=False)
+        async with opened as stream:
             response = await accumulate_async(stream)
         if response.model != request.model:
             response = response.model_copy(update={"model": request.model})
@@ -338,7 +380,13 @@ class Gateway:
             return await attempt(fallback)
 
     def _context(
-        self, route: Route, request: Request, session_id: str | None, headers: Mapping[str, str]
+        self,
+        route: Route,
+        request: Request,
+        session_id: str | None,
+        headers: Mapping[str, str],
+        *,
+        streaming: bool = True,
     ) -> RequestContext:
         return RequestContext(
             requested_model=request.model,
@@ -346,16 +394,24 @@ class Gateway:
             effort=route.effort,
             session_id=session_id,
             headers=headers,
+            streaming=streaming,
         )
 
     async def _open(
-        self, route: Route, request: Request, session_id: str | None, headers: Mapping[str, str]
+        self,
+        route: Route,
+        request: Request,
+        session_id: str | None,
+        headers: Mapping[str, str],
+        *,
+        streaming: bool,
     ) -> Stream:
         provider = self._providers[route.provider]
         events: AsyncIterator[StreamEvent] | None = None
         opened = False
+        context = self._context(route, request, session_id, headers, streaming=streaming)
         try:
-            events = provider.stream(request, self._context(route, request, session_id, headers))
+            events = provider.stream(request, context)
             first = await events.__anext__()
             if isinstance(first, ErrorEvent):
                 raise first.error

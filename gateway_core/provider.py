@@ -29,6 +29,10 @@ class RequestContext:
     """A stable conversation key (Claude Code's session id) for upstream prompt caching."""
     headers: Mapping[str, str] = field(default_factory=dict)
     """Selected client headers a provider may need (lower-case names); never credentials."""
+    streaming: bool = True
+    """``False`` when the caller reads only the whole answer (:meth:`Gateway.complete`). A provider may
+    then ask its upstream for one body, or skip incremental deltas that its final events repeat, as
+    long as the events it yields accumulate to the same answer."""
 
 
 @runtime_checkable

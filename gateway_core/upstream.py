@@ -28,8 +28,7 @@ import asyncio
 import contextlib
 import math
 import weakref
-from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -41,7 +40,16 @@ from httpx_aiohttp import AiohttpTransport
 from gateway_core.errors import GatewayError, UpstreamError, UpstreamTimeoutError
 from gateway_core.models import Usage
 from gateway_core.sse import ServerSentEvent, SSEDecoder
-from gateway_core.streaming import ErrorEvent, MessageDelta, MessageStart, MessageStop, StreamEvent
+from gateway_core.streaming import (
+    ErrorEvent,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolArgumentsDelta,
+)
 
 KEEPALIVE_SECONDS = 90.0
 MAX_ERROR_BODY = 256 * 1024
@@ -248,17 +256,33 @@ class EventReader:
     decoder and never count as an event, so they cannot keep a stalled answer alive forever. All the
     events a network chunk completes are decoded at once and handed out from a buffer; only a read from
     the network waits, and only it is bounded by the deadline.
+
+    ``skip_events``: event names the caller has no use for (a whole answer's repeated deltas,
+    e.g. ``openai_responses.WHOLE_ANSWER_SKIPPABLE``), dropped by the decoder before they are built.
+    A skipped event is still an event for the deadline: it shows the upstream is answering, so the
+    wait starts over with the time it was given, and a long answer made of skipped deltas never looks
+    stalled.
     """
 
-    __slots__ = ("_chunks", "_decoder", "_done", "_pending", "_reads", "_upstream")
+    __slots__ = ("_buffer", "_chunks", "_decoder", "_done", "_reads", "_skipped", "_upstream")
 
-    def __init__(self, response: httpx.Response, upstream: str) -> None:
+    def __init__(
+        self, response: httpx.Response, upstream: str, *, skip_events: frozenset[str] = frozenset()
+    ) -> None:
         self._chunks: AsyncIterator[bytes] = response.aiter_bytes()
-        self._decoder = SSEDecoder()
-        self._pending: deque[ServerSentEvent] = deque()
+        self._decoder = SSEDecoder(skip_events=skip_events)
+        self._buffer: Iterator[ServerSentEvent] = iter(())
+        """The events of the last chunk not handed out yet."""
+        self._skipped: int | None = 0 if skip_events else None
+        """How many skipped frames the deadline has seen (``None``: nothing is skipped)."""
         self._done = False
         self._upstream = upstream
         self._reads = _ReadDeadline()
+
+    def buffered(self) -> ServerSentEvent | None:
+        """An event already decoded from the last chunk, or ``None`` when the next one needs a read.
+        No waiting and no clock: the answer's consumer takes buffered events without a suspension."""
+        return next(self._buffer, None)
 
     async def next(self, deadline: float) -> ServerSentEvent | None:
         """The next event, or ``None`` at the end of the body.
@@ -266,15 +290,28 @@ class EventReader:
         Raises :class:`EventTimeout` when no event is complete by ``deadline``, :class:`UpstreamError`
         when the connection breaks.
         """
-        while not self._pending:
-            if self._done:
-                return None
+        event = next(self._buffer, None)
+        if event is not None:
+            return event
+        return await self._read(deadline)
+
+    async def next_within(self, seconds: float) -> ServerSentEvent | None:
+        """:meth:`next` with a deadline ``seconds`` from now. An event already decoded from the last
+        chunk is handed out at once, without reading the clock."""
+        event = next(self._buffer, None)
+        if event is not None:
+            return event
+        return await self._read(asyncio.get_running_loop().time() + seconds)
+
+    async def _read(self, deadline: float) -> ServerSentEvent | None:
+        """Read chunks until one completes an event (the buffer is empty)."""
+        window = None if self._skipped is None else deadline - asyncio.get_running_loop().time()
+        while not self._done:
             try:
                 chunk = await self._reads.read(self._chunks, deadline)
             except StopAsyncIteration:
                 self._finish()
-                self._pending.extend(self._decoder.flush())
-                continue
+                events = self._decoder.flush()
             except EventTimeout:
                 self._finish()
                 raise
@@ -284,15 +321,15 @@ class EventReader:
             except BaseException:
                 self._reads.stop()
                 raise
-            self._pending.extend(self._decoder.feed(chunk))
-        return self._pending.popleft()
-
-    async def next_within(self, seconds: float) -> ServerSentEvent | None:
-        """:meth:`next` with a deadline ``seconds`` from now. An event already decoded from the last
-        chunk is handed out at once, without reading the clock."""
-        if self._pending:
-            return self._pending.popleft()
-        return await self.next(asyncio.get_running_loop().time() + seconds)
+            else:
+                events = self._decoder.feed(chunk)
+                if window is not None and self._decoder.skipped != self._skipped:
+                    self._skipped = self._decoder.skipped
+                    deadline = max(deadline, asyncio.get_running_loop().time() + window)
+            if events:
+                self._buffer = iter(events)
+                return next(self._buffer)
+        return None
 
     def close(self) -> None:
         """Stop reading (the answer is abandoned): no timer is left behind."""
@@ -320,6 +357,9 @@ class EventReader:
 # A provider holds an answer until the upstream said 200 and sent its first content event: until then
 # any failure is raised, so the Gateway can still try elsewhere (another account, a fallback lane) and
 # answer the client with a proper status. After the commit, failures are in-band ErrorEvents.
+
+_DELTAS: frozenset[type[StreamEvent]] = frozenset({TextDelta, ReasoningDelta, ToolArgumentsDelta})
+"""Events that say nothing about how the answer ends, tested by exact type on the hot path."""
 
 
 async def read_until_committed(
@@ -413,12 +453,19 @@ class CommittedAnswer:
         if reader is None:
             return
         try:
-            # follow_committed's loop, inlined (one async generator fewer per event); _note marks
-            # the answer finished at its MessageStop or ErrorEvent.
+            # follow_committed's loop, inlined (one async generator fewer per event), and events already
+            # decoded from the last chunk are taken without a coroutine. _note marks the answer
+            # finished at its MessageStop or ErrorEvent; the deltas, nearly every event, skip it.
             while decoder is not None and not self.finished:
-                events, ended = await _next_events(reader, decoder, idle_timeout, upstream)
+                sse = reader.buffered()
+                if sse is not None:
+                    events, ended = decoder.feed(sse), False
+                else:
+                    events, ended = await _next_events(reader, decoder, idle_timeout, upstream)
                 for event in events:
-                    yield self._note(event)
+                    if type(event) not in _DELTAS:
+                        self._note(event)
+                    yield event
                 if ended:
                     break
             if self.completed:

@@ -14,11 +14,11 @@ from gateway_core.gateway import Gateway
 async def read_json(request: Request[Any, Any, Any]) -> Any:
     """The body as JSON; an empty or malformed body is a 400 naming the problem."""
     raw = await request.body()
-    if not raw.strip():
-        raise InvalidRequestError("request body is empty; expected a JSON object")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if not raw.strip():  # only a failed parse pays for the copy
+            raise InvalidRequestError("request body is empty; expected a JSON object") from None
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
 
 

@@ -1,10 +1,10 @@
 """Server-sent event bodies: canonical events encoded for the client, batched, with keep-alives.
 
-A pump task reads the primed gateway stream into a small queue; the body takes whatever is queued,
-encodes it and sends it as one write — the events decoded from one upstream chunk reach the client
-together instead of one socket write each. While nothing arrives for ``interval`` seconds (a
-reasoning model thinking before its first summary) the body sends the format's keep-alive frame, so
-clients and proxies keep the connection; waiting for the queue never cancels the upstream read.
+A pump task reads the primed gateway stream and encodes each event into an :class:`_Outbox`; the body
+takes everything encoded so far and sends it as one write — the events decoded from one upstream chunk
+reach the client together instead of one socket write each. While nothing arrives for ``interval``
+seconds (a reasoning model thinking before its first summary) the body sends the format's keep-alive
+frame, so clients and proxies keep the connection; waiting for frames never cancels the upstream read.
 
 Closing the body (a client that went away) cancels the pump, which closes the gateway stream and with
 it the upstream request. The pump owns the stream for its whole life, so a provider's own cancel
@@ -22,36 +22,84 @@ from gateway_core.streaming import StreamEvent
 
 logger = logging.getLogger(__name__)
 
-_QUEUE_SIZE = 256
-"""Events read ahead of a slow client; past this the pump waits (backpressure up to the upstream)."""
+_OUTBOX_FRAMES = 256
+"""Frames encoded ahead of a slow client; past this the pump waits (backpressure up to the upstream)."""
 
 
-class _End:
-    """Queued after the last event."""
+class _Outbox:
+    """Encoded frames on their way from the pump to the body.
+
+    A list and two futures rather than a queue: the pump appends a frame per event without a
+    coroutine call, and the body, woken once, takes every frame at once.
+    """
+
+    __slots__ = ("_frames", "_limit", "_ready", "_room", "closed")
+
+    def __init__(self, limit: int) -> None:
+        self._frames: list[bytes] = []
+        self._limit = limit
+        self._ready: asyncio.Future[None] | None = None
+        """The body waiting for frames."""
+        self._room: asyncio.Future[None] | None = None
+        """The pump waiting for the body to take frames."""
+        self.closed = False
+        """The pump put its last frame."""
+
+    def put(self, frame: bytes) -> None:
+        self._frames.append(frame)
+        _wake(self._ready)
+
+    @property
+    def full(self) -> bool:
+        return len(self._frames) >= self._limit
+
+    def close(self) -> None:
+        self.closed = True
+        _wake(self._ready)
+
+    async def room(self) -> None:
+        """Wait until the body took the frames (a slow client holds the pump, and so the upstream)."""
+        self._room = asyncio.get_running_loop().create_future()
+        try:
+            await self._room
+        finally:
+            self._room = None
+
+    async def take(self, interval: float) -> list[bytes] | None:
+        """Every frame put so far (``[]`` once closed and empty), or ``None`` after ``interval``
+        seconds with none."""
+        if not self._frames and not self.closed:
+            loop = asyncio.get_running_loop()
+            ready = self._ready = loop.create_future()
+            timer = loop.call_later(interval, _wake, ready)
+            try:
+                await ready
+            finally:
+                timer.cancel()
+                self._ready = None
+            if not self._frames and not self.closed:
+                return None
+        frames, self._frames = self._frames, []
+        _wake(self._room)
+        return frames
 
 
-_END = _End()
-Queued = StreamEvent | _End
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
-async def _pump(stream: Stream, queue: asyncio.Queue[Queued]) -> None:
-    async with stream:
-        async for event in stream:
-            await queue.put(event)
-    await queue.put(_END)
-
-
-async def _next(queue: asyncio.Queue[Queued], interval: float) -> Queued | None:
-    """The next queued item, or ``None`` after ``interval`` seconds of silence."""
+async def _pump(stream: Stream, encode: Callable[[StreamEvent], bytes], outbox: _Outbox) -> None:
     try:
-        return queue.get_nowait()
-    except asyncio.QueueEmpty:
-        pass
-    try:
-        async with asyncio.timeout(interval):
-            return await queue.get()
-    except TimeoutError:
-        return None
+        async with stream:
+            async for event in stream:
+                frame = encode(event)
+                if frame:
+                    outbox.put(frame)
+                    if outbox.full:
+                        await outbox.room()
+    finally:
+        outbox.close()
 
 
 async def sse_body(
@@ -61,29 +109,19 @@ async def sse_body(
     keepalive: bytes,
     interval: float,
 ) -> AsyncGenerator[bytes, None]:
-    """``stream`` encoded for the client, every batch of queued events in one chunk."""
-    queue: asyncio.Queue[Queued] = asyncio.Queue(_QUEUE_SIZE)
-    pump = asyncio.create_task(_pump(stream, queue))
+    """``stream`` encoded for the client, everything encoded since the last write in one chunk."""
+    outbox = _Outbox(_OUTBOX_FRAMES)
+    pump = asyncio.create_task(_pump(stream, encode, outbox))
     try:
         while True:
-            item = await _next(queue, interval)
-            if item is None:
-                if pump.done():
-                    pump.result()  # the stream failed without its closing event: let the server see why
-                    return
+            frames = await outbox.take(interval)
+            if frames is None:
                 yield keepalive
                 continue
-            chunks: list[bytes] = []
-            while not isinstance(item, _End):
-                chunks.append(encode(item))
-                try:
-                    item = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-            body = b"".join(chunks)
-            if body:
-                yield body
-            if isinstance(item, _End):
+            if frames:
+                yield b"".join(frames)
+            elif outbox.closed:
+                await pump  # the stream failed without its closing event: let the server see why
                 return
     finally:
         if not pump.done():

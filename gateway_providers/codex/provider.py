@@ -7,7 +7,9 @@ it is sent), posted, and the answer is *held* until it is committed — the back
 its first content event. Until then any failure can still be answered by another account, and the
 Gateway, which primes streams, can still answer the client with a proper status. After the commit,
 failures are in-band :class:`~gateway_core.streaming.ErrorEvent`\\ s. Sending, holding and following
-the answer, with their deadlines, is :mod:`gateway_core.upstream`'s, shared with every provider.
+the answer, with their deadlines, is :mod:`gateway_core.upstream`'s, shared with every provider. When
+the caller reads only the whole answer (``RequestContext.streaming`` false) the backend still streams,
+but its deltas are dropped undecoded: the events that repeat them build the same answer.
 
 The pool is reached only through the lease API (:class:`LeasePool`), so the account logic lives in one
 place and tests can drive the provider with a small fake pool.
@@ -33,7 +35,13 @@ from gateway_core.errors import (
     UpstreamError,
 )
 from gateway_core.formats._names import ToolNameMap
-from gateway_core.formats.openai_responses import StreamDecoder, parse_error, render_request, tool_name_map
+from gateway_core.formats.openai_responses import (
+    WHOLE_ANSWER_SKIPPABLE,
+    StreamDecoder,
+    parse_error,
+    render_request,
+    tool_name_map,
+)
 from gateway_core.models import ModelInfo, Request, Usage
 from gateway_core.provider import RequestContext
 from gateway_core.streaming import StreamEvent
@@ -297,7 +305,10 @@ class CodexProvider(Generic[LeaseT]):
             if response.status_code != 200:
                 raw = await read_body(response, deadline)
                 return parse_error(response.status_code, raw, response.headers)
-            reader = EventReader(response, UPSTREAM)
+            # A caller reading only the whole answer is spared the deltas: the backend always streams
+            # (protocols §4.2), but the decoder rebuilds the same answer from the events repeating them.
+            skip: frozenset[str] = frozenset() if ctx.streaming else WHOLE_ANSWER_SKIPPABLE
+            reader = EventReader(response, UPSTREAM, skip_events=skip)
             decoder = StreamDecoder(model=ctx.requested_model, provider=PROVIDER, tool_names=names)
             held = await read_until_committed(
                 reader,

@@ -47,7 +47,8 @@ class OpenRouterSettings:
     first_event_timeout: float = DEFAULT_FIRST_EVENT_TIMEOUT
     """``RELAYGATE_KILO_FIRST_EVENT_TIMEOUT`` (seconds): from sending a request to the first content of
     its answer. Keep-alive comments (``: OPENROUTER PROCESSING``) do not count, so a queued free model
-    that never starts fails in bounded time and the Haiku lane falls back to Codex (protocols §9)."""
+    that never starts fails in bounded time and the Haiku lane falls back to Codex (protocols §9). A
+    non-streamed answer is bounded by :attr:`whole_answer_timeout` instead."""
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     """``RELAYGATE_KILO_IDLE_TIMEOUT`` (seconds): the longest silence between two events of a started
     answer; the stream then ends with an in-band error instead of hanging."""
@@ -65,6 +66,15 @@ class OpenRouterSettings:
             idle_timeout=get_seconds(settings, IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT),
             models_ttl=get_seconds(settings, MODELS_TTL, DEFAULT_MODELS_TTL),
         )
+
+    @property
+    def whole_answer_timeout(self) -> float:
+        """Seconds a non-streamed answer (``stream:false``) may take, from sending the request to the end
+        of its body: ``first_event_timeout + idle_timeout``. Such a gateway sends its headers and body
+        only once the whole answer is ready, so the first-event deadline alone would cut long answers: the
+        idle timeout is added as the time the generation itself may take. A stall past the bound is an
+        :class:`~gateway_core.errors.UpstreamTimeoutError` (504), raised before any event."""
+        return self.first_event_timeout + self.idle_timeout
 
     @property
     def chat_url(self) -> str:

@@ -1,19 +1,29 @@
 """The ``kilo`` provider: canonical requests answered by an OpenRouter-compatible Chat Completions gateway.
 
-:meth:`OpenRouterProvider.stream` renders the request once (protocols §7.3), posts it streamed — always:
-non-streaming clients get the same events reduced by the Gateway — and *holds* the answer until it is
-committed: the gateway said 200 and sent its first content event. Until then every failure (429, 5xx,
-a refused connection, a stall) raises :class:`~gateway_core.errors.GatewayError`, so the Gateway can
-still send a Haiku-lane request to its Codex fallback and answer the client with a proper status.
-After the commit, failures are in-band :class:`~gateway_core.streaming.ErrorEvent`\\ s. Sending, holding
-and following the answer, with their deadlines, is :mod:`gateway_core.upstream`'s, shared with every
-provider.
+:meth:`OpenRouterProvider.stream` renders the request once (protocols §7.3), posts it, and *holds* the
+answer until it is committed: the gateway said 200 and sent its first content event. Until then every
+failure (429, 5xx, a refused connection, a stall) raises :class:`~gateway_core.errors.GatewayError`, so
+the Gateway can still send a Haiku-lane request to its Codex fallback and answer the client with a proper
+status. After the commit, failures are in-band :class:`~gateway_core.streaming.ErrorEvent`\\ s. Sending,
+holding and following the answer, with their deadlines, is :mod:`gateway_core.upstream`'s, shared with
+every provider.
+
+The request is streamed (``stream:true``) when the caller follows the answer as it comes. When it reads
+only the whole answer (``RequestContext.streaming`` false: ``Gateway.complete``, a non-streaming client)
+it is posted with ``stream:false`` and the one JSON body is replayed as the events a stream would have
+carried: parsing one body costs a small fraction of decoding some hundreds of chunks, and both reduce to
+the same response. That exchange is bounded as a whole by ``first_event_timeout + idle_timeout``
+(:attr:`~gateway_providers.openrouter.config.OpenRouterSettings.whole_answer_timeout`), since such a
+gateway answers only when it is done.
 
 Upstream quirks handled here, at the boundary:
 - Kilo serves ``:free`` models without a key and answers 401 for paid ones; without
   ``RELAYGATE_HAIKU_API_KEY`` a model the gateway's list does not price at zero is refused before it is
   sent, and an upstream 401 says which setting to fix.
-- A gateway that ignores ``stream:true`` and answers one JSON body is read as that body.
+- A gateway that ignores ``stream:true`` and answers one JSON body is read as that body; one that ignores
+  ``stream:false`` and streams anyway is read as that stream.
+- OpenRouter pads a non-streamed body with leading whitespace while it works (keep-alive); the body
+  parser skips it.
 - Reasoning (``reasoning_details``) is stamped with this provider's name, so it is only ever replayed
   here (DESIGN §2).
 """
@@ -66,12 +76,12 @@ from gateway_core.upstream import (
 from gateway_providers.openrouter.config import API_KEY, OpenRouterSettings
 from gateway_providers.openrouter.models import FreeModelCatalog
 from gateway_providers.openrouter.tokens import estimate_body_tokens
-from gateway_providers.openrouter.transport import chat_headers
+from gateway_providers.openrouter.transport import chat_headers, read_whole_body
 
 PROVIDER = "kilo"
 """The Haiku lane's provider name in routing (``gateway_core.routing.HAIKU_PROVIDER``)."""
 MAX_JSON_BODY = 16 * 1024 * 1024
-"""The largest non-streamed answer we read (a gateway that ignored ``stream:true``)."""
+"""The largest non-streamed answer we read."""
 
 
 class OpenRouterProvider:
@@ -93,6 +103,7 @@ class OpenRouterProvider:
         self._http = http
         self._name = name
         self._catalog = catalog if catalog is not None else FreeModelCatalog(settings, http)
+        self._headers = {stream: chat_headers(settings, stream=stream) for stream in (True, False)}
 
     @property
     def name(self) -> str:
@@ -118,9 +129,13 @@ class OpenRouterProvider:
         return await estimate_body_tokens(self._render(request, ctx, tool_name_map(request)))
 
     async def stream(self, request: Request, ctx: RequestContext) -> AsyncIterator[StreamEvent]:
-        """Answer ``request``: nothing is yielded before the gateway's answer is committed."""
+        """Answer ``request``: nothing is yielded before the gateway's answer is committed. Asked for one
+        JSON body when ``ctx.streaming`` is false (see the module docstring)."""
         names = tool_name_map(request)
-        payload = orjson.dumps(self._render(request, ctx, names))
+        body = self._render(request, ctx, names)
+        if not ctx.streaming:
+            body["stream"] = False  # said, not left to the gateway's default
+        payload = orjson.dumps(body)
         await self._require_key(ctx.upstream_model)
         answer = await self._open(payload, ctx, names)
         try:
@@ -139,7 +154,12 @@ class OpenRouterProvider:
 
     def _render(self, request: Request, ctx: RequestContext, names: ToolNameMap) -> dict[str, Any]:
         return render_request(
-            request, upstream_model=ctx.upstream_model, provider=self._name, effort=ctx.effort, names=names
+            request,
+            upstream_model=ctx.upstream_model,
+            provider=self._name,
+            effort=ctx.effort,
+            names=names,
+            stream=ctx.streaming,
         )
 
     async def _require_key(self, model: str) -> None:
@@ -154,12 +174,17 @@ class OpenRouterProvider:
         )
 
     async def _open(self, payload: bytes, ctx: RequestContext, names: ToolNameMap) -> CommittedAnswer:
-        """Post the request and read until the answer is committed; raise what failed before that."""
-        deadline = anyio.current_time() + self._settings.first_event_timeout
+        """Post the request and read until the answer is committed; raise what failed before that.
+
+        A streamed request's first event must come within ``first_event_timeout``; a non-streamed one's
+        whole body within ``whole_answer_timeout``."""
+        settings = self._settings
+        wait = settings.first_event_timeout if ctx.streaming else settings.whole_answer_timeout
+        deadline = anyio.current_time() + wait
         response = await send_streaming(
             self._http,
             self._settings.chat_url,
-            headers=chat_headers(self._settings),
+            headers=self._headers[ctx.streaming],
             body=payload,
             deadline=deadline,
             upstream=self._settings.host,
@@ -170,8 +195,7 @@ class OpenRouterProvider:
             if response.status_code != 200:
                 raw = await read_body(response, deadline)
                 raise self._explain(parse_error(response.status_code, raw, response.headers), ctx)
-            content_type = response.headers.get("content-type", "")
-            if "json" in content_type and "event-stream" not in content_type:
+            if _is_whole_body(response.headers.get("content-type", ""), streaming=ctx.streaming):
                 answer = await self._whole_body(response, deadline, ctx, names)
             else:
                 reader = EventReader(response, self._settings.host)
@@ -193,8 +217,8 @@ class OpenRouterProvider:
     async def _whole_body(
         self, response: httpx.Response, deadline: float, ctx: RequestContext, names: ToolNameMap
     ) -> CommittedAnswer:
-        """A JSON answer to a streamed request (or a 200 that carries an error), as events."""
-        raw = await read_body(response, deadline, MAX_JSON_BODY)
+        """A JSON answer (or a 200 that carries an error), as events; it must be whole by ``deadline``."""
+        raw = await read_whole_body(response, deadline, limit=MAX_JSON_BODY, host=self._settings.host)
         whole = parse_response_bytes(raw, provider=self._name, names=names, model=ctx.requested_model)
         return CommittedAnswer(
             response, None, None, list(response_events(whole)), completed=True, finished=True
@@ -218,6 +242,15 @@ class OpenRouterProvider:
                 f'model "{model}" is not served by {host}: {error.message}', param="model", code=error.code
             )
         return error
+
+
+def _is_whole_body(content_type: str, *, streaming: bool) -> bool:
+    """Whether a 200 answer is one JSON body rather than an SSE stream. A streamed request is answered
+    as SSE unless the gateway ignored ``stream:true`` and says JSON; a non-streamed one is one body
+    unless the gateway ignored ``stream:false`` and says ``text/event-stream``."""
+    if "event-stream" in content_type:
+        return False
+    return "json" in content_type or not streaming
 
 
 def response_events(response: Response) -> Iterator[StreamEvent]:

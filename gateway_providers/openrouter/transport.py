@@ -1,16 +1,21 @@
-"""HTTP to an OpenRouter-compatible gateway: our headers and the provider's shared client.
+"""HTTP to an OpenRouter-compatible gateway: our headers, the provider's shared client, and reading a
+non-streamed answer whole.
 
 The machinery itself — the aiohttp-backed client, bounded sends and SSE reads, closing responses,
 mapping transport failures to :class:`~gateway_core.errors.GatewayError` — is
-:mod:`gateway_core.upstream`, shared with every provider; this module adds the gateway's own headers.
-Error messages name the gateway by its host (``OpenRouterSettings.host``).
+:mod:`gateway_core.upstream`, shared with every provider; this module adds the gateway's own headers and
+the strict read of one JSON body. Error messages name the gateway by its host (``OpenRouterSettings.host``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import anyio
 import httpx
 
 from gateway_core import upstream
+from gateway_core.errors import UpstreamError, UpstreamTimeoutError
 from gateway_providers.openrouter.config import OpenRouterSettings
 
 APP_TITLE = "relaygate"
@@ -21,9 +26,29 @@ MAX_CONNECTIONS = 256
 """Concurrent connections to the gateway (aiohttp's default of 100 would queue long streams)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Backstops:
+    """The client's own timeouts (:class:`gateway_core.upstream.UpstreamTimeouts`), which only back up
+    the provider's deadlines."""
+
+    connect_timeout: float
+    first_event_timeout: float
+    idle_timeout: float
+
+
 def create_http_client(settings: OpenRouterSettings) -> httpx.AsyncClient:
-    """The provider's shared client (:func:`gateway_core.upstream.create_http_client`); no I/O."""
-    return upstream.create_http_client(settings, max_connections=MAX_CONNECTIONS)
+    """The provider's shared client (:func:`gateway_core.upstream.create_http_client`); no I/O.
+
+    The client's read timeout is a backstop on each network read. A non-streamed answer's headers may
+    come only when the whole answer is ready, so that first read may last up to
+    ``settings.whole_answer_timeout``: the backstop is raised to it, or it would cut such answers
+    before the provider's own deadline does."""
+    backstops = _Backstops(
+        connect_timeout=settings.connect_timeout,
+        first_event_timeout=settings.first_event_timeout,
+        idle_timeout=max(settings.idle_timeout, settings.whole_answer_timeout),
+    )
+    return upstream.create_http_client(backstops, max_connections=MAX_CONNECTIONS)
 
 
 def base_headers(settings: OpenRouterSettings) -> dict[str, str]:
@@ -35,9 +60,33 @@ def base_headers(settings: OpenRouterSettings) -> dict[str, str]:
     return headers
 
 
-def chat_headers(settings: OpenRouterSettings) -> dict[str, str]:
-    """Headers of ``POST {base}/chat/completions`` (always streamed)."""
+def chat_headers(settings: OpenRouterSettings, *, stream: bool = True) -> dict[str, str]:
+    """Headers of ``POST {base}/chat/completions``: an SSE answer when ``stream``, else one JSON body."""
     headers = base_headers(settings)
-    headers["accept"] = "text/event-stream"
+    headers["accept"] = "text/event-stream" if stream else "application/json"
     headers["content-type"] = "application/json"
     return headers
+
+
+async def read_whole_body(response: httpx.Response, deadline: float, *, limit: int, host: str) -> bytes:
+    """The whole body of a successful non-streamed answer, by ``deadline``.
+
+    Unlike :func:`gateway_core.upstream.read_body` (for error bodies, where a part is still worth
+    reporting), a part of an answer is no answer: running out of time is an
+    :class:`UpstreamTimeoutError`, a broken connection or a body over ``limit`` bytes an
+    :class:`UpstreamError`.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    with anyio.CancelScope(deadline=deadline) as scope:
+        try:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise UpstreamError(f"{host} sent an answer larger than {limit} bytes")
+                chunks.append(chunk)
+        except upstream.TRANSPORT_ERRORS as exc:
+            raise upstream.transport_error(exc, "reading the answer", host) from exc
+    if scope.cancelled_caught:
+        raise UpstreamTimeoutError(f"{host} did not finish its answer in time")
+    return b"".join(chunks)

@@ -32,7 +32,9 @@ def served_by(stream: Stream) -> dict[str, str]:
 
 async def open_stream(http: HttpRequest[Any, Any, Any], request: Request) -> Stream:
     headers = client_headers(http)
-    return await gateway_of(http).stream(request, session_id=session_key(headers, request), headers=headers)
+    return await gateway_of(http).stream(
+        request, session_id=session_key(headers, request), headers=headers, streaming=request.stream
+    )
 
 
 async def complete(stream: Stream, request: Request) -> Response:

@@ -36,6 +36,7 @@ from tests.fakes import (
     service_unavailable,
 )
 from tests.fakes.jwt import decode_jwt
+from tests.fakes.kilo import ChatAnswer
 from tests.fixtures import fixture_path, load_json
 from tests.serving import serve
 
@@ -287,18 +288,89 @@ async def test_kilo_failing_before_the_first_byte_falls_back_to_codex_mini(
     assert "text" in [block.type for block in message.content]
 
 
-async def test_a_non_streamed_request_falls_back_too(tmp_path: Path) -> None:
-    async with served(tmp_path) as lane:
-        lane.up.kilo.script(kilo_rate_limited())
+# A non-streamed request asks Kilo for one JSON body (stream:false); it must fall back all the same.
+STALL_ENV = {"RELAYGATE_KILO_FIRST_EVENT_TIMEOUT": "0.2", "RELAYGATE_KILO_IDLE_TIMEOUT": "0.3"}
+
+
+@pytest.mark.parametrize(
+    ("failure", "env"),
+    [
+        (kilo_rate_limited(retry_after=30), {}),
+        (service_unavailable(), {}),
+        (KiloHttpReply(status=502, body={"error": {"code": 502, "message": "Provider returned error"}}), {}),
+        (chat_text("too late", delay_headers=5.0), STALL_ENV),
+        (None, {"RELAYGATE_KILO_BASE_URL": CLOSED_PORT}),
+    ],
+    ids=["429", "503", "502", "no-answer-in-time", "connection-refused"],
+)
+async def test_a_non_streamed_request_falls_back_too(
+    tmp_path: Path, failure: ChatAnswer | None, env: dict[str, str]
+) -> None:
+    async with served(tmp_path, **env) as lane:
+        if failure is not None:
+            lane.up.kilo.script(failure)
         async with lane.sdk() as sdk:
             raw = await sdk.messages.with_raw_response.create(
                 model=HAIKU,
                 max_tokens=256,
                 messages=ask("hi"),  # type: ignore[arg-type]
             )
+            message = await raw.parse()
 
+        asked = [body["stream"] for body in lane.kilo_bodies()]
+        assert lane.codex_models() == [FALLBACK]
+
+    assert asked == ([] if failure is None else [False])
     assert served_by(raw.headers) == ("codex", FALLBACK)
-    assert (await raw.parse()).model == HAIKU
+    assert message.model == HAIKU
+    assert "text" in [block.type for block in message.content]
+
+
+async def test_a_non_streamed_haiku_request_asks_kilo_for_one_body(tmp_path: Path) -> None:
+    async with served(tmp_path) as lane:
+        lane.up.kilo.script(
+            chat_tool_call("Read", {"file_path": "/tmp/notes.txt"}, reasoning="I should read the file first.")
+        )
+        async with lane.sdk() as sdk:
+            raw = await sdk.messages.with_raw_response.create(  # type: ignore[call-overload]
+                model=HAIKU,
+                max_tokens=4096,
+                thinking={"type": "enabled", "budget_tokens": 2048},
+                tools=[READ_TOOL],
+                messages=ask(),
+            )
+            message = await raw.parse()
+
+        (body,) = lane.kilo_bodies()
+
+    assert body["stream"] is False
+    assert "stream_options" not in body
+    assert served_by(raw.headers) == ("kilo", KIMI)
+    assert message.model == HAIKU
+    assert message.stop_reason == "tool_use"
+    thinking, tool_use = message.content
+    assert thinking.type == "thinking"
+    assert thinking.thinking == "I should read the file first."
+    assert thinking.signature
+    assert tool_use.type == "tool_use"
+    assert (tool_use.name, tool_use.input) == ("Read", {"file_path": "/tmp/notes.txt"})
+    assert message.usage.output_tokens > 0
+
+
+async def test_a_non_streamed_openai_chat_request_on_the_lane_asks_kilo_for_one_body(tmp_path: Path) -> None:
+    request = {"model": HAIKU, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+    async with served(tmp_path) as lane, httpx.AsyncClient(base_url=lane.url, timeout=TIMEOUT) as http:
+        lane.up.kilo.script(chat_text("Hello from Kilo."))
+        answer = await http.post("/v1/chat/completions", json=request)
+        (body,) = lane.kilo_bodies()
+
+    assert answer.status_code == 200, answer.text
+    assert body["stream"] is False
+    assert served_by(answer.headers) == ("kilo", KIMI)
+    completion = answer.json()
+    assert completion["object"] == "chat.completion"
+    assert completion["model"] == HAIKU
+    assert completion["choices"][0]["message"]["content"] == "Hello from Kilo."
 
 
 async def test_an_explicit_kilo_model_is_not_diverted_and_reports_the_rate_limit(tmp_path: Path) -> None:

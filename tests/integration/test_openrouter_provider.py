@@ -138,8 +138,10 @@ def only_body(kilo: FakeKilo) -> dict[str, Any]:
 # --- what reaches the gateway ------------------------------------------------------------------------
 
 
-async def test_the_upstream_model_id_is_sent_verbatim_and_always_streamed(kilo: FakeKilo) -> None:
-    request = ask(stream=False)
+async def test_the_upstream_model_id_is_sent_verbatim_and_streamed_to_a_streaming_caller(
+    kilo: FakeKilo,
+) -> None:
+    request = ask(stream=False)  # the caller's context decides, not the client's flag
 
     async with kilo_provider(kilo) as provider:
         await collect(provider, request, context(request))

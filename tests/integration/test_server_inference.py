@@ -176,6 +176,7 @@ async def test_malformed_bodies_get_400_naming_the_problem(base_url: str) -> Non
     assert not_json.status_code == empty.status_code == bad_block.status_code == 400
     assert "not valid JSON" in not_json.json()["error"]["message"]
     assert empty.json()["error"]["type"] == "invalid_request_error"
+    assert "request body is empty" in empty.json()["error"]["message"]
     assert bad_block.json()["error"]["message"] == 'messages.0.content.0.type: unknown block type "foo"'
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway_core.errors import OverloadedError, RateLimitError, UpstreamError
 from gateway_core.formats.anthropic import (
@@ -17,7 +20,7 @@ from gateway_core.formats.anthropic import (
     render_response,
 )
 from gateway_core.models import ReasoningPart, TextPart, ToolCallPart, Usage
-from gateway_core.sse import ServerSentEvent, SSEDecoder
+from gateway_core.sse import ServerSentEvent, SSEDecoder, encode_json_event
 from gateway_core.streaming import (
     CitationDelta,
     ErrorEvent,
@@ -537,3 +540,38 @@ def test_deltas_without_wire_counterpart_encode_to_nothing() -> None:
 def test_ping_frame() -> None:
     assert ping() == b'event: ping\ndata: {"type":"ping"}\n\n'
     assert StreamEncoder().ping() == ping()
+
+
+@given(text=st.text(min_size=1), index=st.integers(min_value=0, max_value=2000))
+@pytest.mark.parametrize(
+    ("part", "delta", "wire"),
+    [
+        (TextPart(text=""), TextDelta, {"type": "text_delta", "text": None}),
+        (ReasoningPart(), ReasoningDelta, {"type": "thinking_delta", "thinking": None}),
+        (
+            ToolCallPart(id="t", name="n", arguments={}),
+            ToolArgumentsDelta,
+            {"type": "input_json_delta", "partial_json": None},
+        ),
+    ],
+    ids=["text", "thinking", "input_json"],
+)
+def test_delta_frames_are_the_bytes_of_their_json_payload(
+    part: TextPart | ReasoningPart | ToolCallPart,
+    delta: Callable[[int, str], StreamEvent],
+    wire: dict[str, object],
+    text: str,
+    index: int,
+) -> None:
+    """Delta frames are assembled from fixed pieces; they must equal the frame of the payload itself."""
+    encoder = StreamEncoder()
+    encoder.encode(MessageStart(id="msg_1", model="m"))
+    for earlier in range(index % 7):  # the wire index counts blocks, not canonical indexes
+        encoder.encode(PartStart(index + 1 + earlier, TextPart(text="")))
+    encoder.encode(PartStart(index, part))
+    key = next(name for name in wire if name != "type")
+
+    frame = encoder.encode(delta(index, text))
+
+    payload = {"type": "content_block_delta", "index": index % 7, "delta": {**wire, key: text}}
+    assert frame == encode_json_event(payload, "content_block_delta")

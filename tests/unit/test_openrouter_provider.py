@@ -4,13 +4,14 @@ the token estimate, and the events of a whole-body answer. The HTTP client is an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 
+from gateway_core.errors import UpstreamError, UpstreamTimeoutError
 from gateway_core.formats import openai_chat
 from gateway_core.models import (
     Base64Source,
@@ -37,8 +38,13 @@ from gateway_providers.openrouter.models import (
 )
 from gateway_providers.openrouter.provider import response_events
 from gateway_providers.openrouter.tokens import countable, estimate_body_tokens
-from gateway_providers.openrouter.transport import base_headers, chat_headers
-from tests.fixtures import load_json
+from gateway_providers.openrouter.transport import (
+    base_headers,
+    chat_headers,
+    create_http_client,
+    read_whole_body,
+)
+from tests.fixtures import fixture_path, load_json
 
 # --- settings ------------------------------------------------------------------------------------------
 
@@ -92,6 +98,22 @@ def test_an_invalid_value_is_refused_naming_its_variable(name: str, value: str) 
         OpenRouterSettings.from_settings(Settings({name: value}))
 
 
+def test_a_whole_answer_may_take_the_first_event_and_the_idle_timeouts() -> None:
+    settings = OpenRouterSettings(first_event_timeout=60, idle_timeout=120)
+
+    assert settings.whole_answer_timeout == 180
+
+
+@pytest.mark.anyio
+async def test_the_clients_read_backstop_outlasts_a_whole_answer() -> None:
+    settings = OpenRouterSettings(connect_timeout=3, first_event_timeout=20, idle_timeout=45)
+    http = create_http_client(settings)
+
+    assert http.timeout.read == http.timeout.write == 65
+    assert (http.timeout.connect, http.timeout.pool) == (3, 20)
+    await http.aclose()
+
+
 def test_a_key_that_could_split_a_header_is_refused_without_repeating_it() -> None:
     with pytest.raises(ValueError, match="RELAYGATE_HAIKU_API_KEY") as caught:
         OpenRouterSettings.from_settings(Settings({"RELAYGATE_HAIKU_API_KEY": "sk-or-v1-abc\r\nx-evil: 1"}))
@@ -115,6 +137,13 @@ def test_without_a_key_no_authorization_is_sent() -> None:
     assert "authorization" not in headers
     assert headers["accept"] == "text/event-stream"
     assert headers["x-title"] == "relaygate"
+
+
+def test_a_whole_answer_is_asked_for_as_json() -> None:
+    headers = chat_headers(OpenRouterSettings(), stream=False)
+
+    assert headers["accept"] == "application/json"
+    assert headers["content-type"] == "application/json"
 
 
 def test_the_key_is_sent_as_a_bearer() -> None:
@@ -375,3 +404,78 @@ def test_a_recorded_openrouter_body_replays_as_events_that_accumulate_to_it() ->
     response = openai_chat.parse_response(recorded, provider="kilo", model="claude-haiku-4-5")
 
     assert accumulate(response_events(response)) == response
+
+
+# --- reading a non-streamed answer whole ------------------------------------------------------------------
+
+SIMPLE = "openrouter/openrouter_completion_simple_kimi_k2.5.response.json"
+PADDED = fixture_path(SIMPLE).read_bytes().split(b"\n", 1)[1]
+"""A recorded non-streamed answer as it came off the wire: OpenRouter's keep-alive whitespace, then JSON
+(the fixture without its provenance line)."""
+
+
+class Body(httpx.AsyncByteStream):
+    """A response body sent in ``chunks``, then ended, stalled forever, or broken."""
+
+    def __init__(self, chunks: list[bytes], then: str = "end") -> None:
+        self.chunks = chunks
+        self.then = then
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+        if self.then == "stall":
+            await anyio.sleep_forever()
+        if self.then == "break":
+            raise httpx.ReadError("connection reset by peer")
+
+
+async def read_answer(body: Body, *, seconds: float = 5, limit: int = 1 << 20) -> bytes:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(200, stream=body)))
+    response = await http.send(http.build_request("POST", "http://kilo.test/chat/completions"), stream=True)
+    try:
+        return await read_whole_body(
+            response, anyio.current_time() + seconds, limit=limit, host="api.kilo.ai"
+        )
+    finally:
+        await response.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_whole_body_is_read_across_its_chunks() -> None:
+    chunks = [PADDED[start : start + 100] for start in range(0, len(PADDED), 100)]
+
+    assert await read_answer(Body(chunks)) == PADDED
+
+
+@pytest.mark.anyio
+async def test_a_body_that_stalls_before_its_end_is_a_timeout_not_a_part() -> None:
+    with pytest.raises(UpstreamTimeoutError, match=r"^api\.kilo\.ai did not finish its answer in time$"):
+        await read_answer(Body([PADDED[:200]], then="stall"), seconds=0.05)
+
+
+@pytest.mark.anyio
+async def test_a_body_cut_by_a_broken_connection_is_an_upstream_error() -> None:
+    with pytest.raises(UpstreamError, match=r"^reading the answer: could not reach api\.kilo\.ai"):
+        await read_answer(Body([PADDED[:200]], then="break"))
+
+
+@pytest.mark.anyio
+async def test_a_body_over_the_limit_is_refused() -> None:
+    with pytest.raises(UpstreamError, match="larger than 1000 bytes"):
+        await read_answer(Body([PADDED]), limit=1000)
+
+
+def test_the_recorded_padded_body_parses_as_its_json() -> None:
+    parsed = openai_chat.parse_response_bytes(PADDED, provider="kilo", model="claude-haiku-4-5")
+
+    assert PADDED[:1].isspace(), "the recording keeps the padding"
+    assert parsed == openai_chat.parse_response(load_json(SIMPLE), provider="kilo", model="claude-haiku-4-5")
+
+
+@pytest.mark.parametrize("padding", [b"\r\n\t \r\n", b" " * 8192], ids=["crlf-tab", "long"])
+def test_other_keep_alive_whitespace_is_skipped_too(padding: bytes) -> None:
+    def parse(raw: bytes) -> Response:
+        return openai_chat.parse_response_bytes(raw, provider="kilo", model="claude-haiku-4-5")
+
+    assert parse(padding + PADDED.lstrip()) == parse(PADDED)

@@ -136,3 +136,85 @@ def test_encode_then_decode_at_any_split_is_identity(
     stream = b"".join(encode_event(data, name) for data, name in events)
     decoded = decode_all(split_at(stream, [c for c in cuts if c <= len(stream)]))
     assert [(e.data, e.event) for e in decoded] == events
+
+
+# --- events a caller skips ------------------------------------------------------------------------------
+
+DELTA_NAMES = frozenset({"delta"})
+
+
+def test_skipped_events_are_dropped_and_the_others_kept() -> None:
+    frames = [("1", "start"), ("2", "delta"), ("3", "delta"), ("4", "stop")]
+    stream = b"".join(encode_event(data, name) for data, name in frames)
+    decoder = SSEDecoder(skip_events=DELTA_NAMES)
+
+    events = decoder.feed(stream) + decoder.flush()
+
+    assert events == [ServerSentEvent(data="1", event="start"), ServerSentEvent(data="4", event="stop")]
+    assert decoder.skipped == 2
+
+
+def test_a_frame_is_skipped_by_its_name_whatever_the_order_of_its_fields() -> None:
+    decoder = SSEDecoder(skip_events=DELTA_NAMES)
+
+    assert decoder.feed(b"data: 2\nevent: delta\n\ndata: 3\n\n") == [ServerSentEvent(data="3")]
+
+
+def test_the_id_of_a_skipped_frame_still_becomes_the_last_event_id() -> None:
+    decoder = SSEDecoder(skip_events=DELTA_NAMES)
+
+    (event,) = decoder.feed(b"id: 1\nevent: delta\ndata: x\n\nevent: stop\ndata: y\n\n")
+
+    assert (event.event, event.id) == ("stop", "1")
+
+
+def test_comments_are_not_counted_as_skipped_frames() -> None:
+    decoder = SSEDecoder(skip_events=DELTA_NAMES)
+
+    assert decoder.feed(b": keep-alive\n\n: keep-alive\n\n") == []
+    assert decoder.skipped == 0
+
+
+@given(
+    events=st.lists(
+        st.tuples(
+            st.text(alphabet=st.characters(exclude_characters="\r\n", exclude_categories=["Cs"])),
+            st.one_of(st.none(), st.sampled_from(["start", "delta", "stop"])),
+        ),
+        max_size=8,
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=12),
+)
+def test_skipping_at_any_split_equals_filtering_the_decoded_events(
+    events: list[tuple[str, str | None]], cuts: list[int]
+) -> None:
+    stream = b"".join(encode_event(data, name) for data, name in events)
+    chunks = split_at(stream, [c for c in cuts if c <= len(stream)])
+    decoder = SSEDecoder(skip_events=DELTA_NAMES)
+
+    kept = [event for chunk in chunks for event in decoder.feed(chunk)] + decoder.flush()
+
+    assert kept == [event for event in decode_all([stream]) if event.event not in DELTA_NAMES]
+    assert decoder.skipped == sum(name == "delta" for _, name in events)
+
+
+# --- decoding details of the fast paths -----------------------------------------------------------------
+
+
+def test_an_invalid_byte_becomes_a_replacement_character_and_decoding_goes_on() -> None:
+    events = decode_all([b"data: a\xffb\n\n", b"data: caf\xc3", b"\xa9\n\n", b"data: ok\n\n"])
+
+    assert [event.data for event in events] == ["a\ufffdb", "caf\u00e9", "ok"]
+
+
+def test_a_character_cut_by_the_end_of_the_stream_becomes_a_replacement_character() -> None:
+    assert decode_all([b"data: caf\xc3"]) == [ServerSentEvent(data="caf\ufffd")]
+
+
+def test_an_event_is_an_immutable_record_with_its_json() -> None:
+    event = ServerSentEvent(data='{"a": 1}', event="x")
+
+    assert (event.data, event.event, event.id, event.retry) == ('{"a": 1}', "x", None, None)
+    assert event.json() == {"a": 1}
+    with pytest.raises(AttributeError):
+        event.data = "changed"  # type: ignore[misc]

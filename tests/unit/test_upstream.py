@@ -18,7 +18,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from gateway_core.errors import GatewayError, UpstreamError, UpstreamTimeoutError
 from gateway_core.formats.openai_chat import StreamDecoder
-from gateway_core.sse import ServerSentEvent, SSEDecoder
+from gateway_core.sse import ServerSentEvent, SSEDecoder, encode_event
 from gateway_core.streaming import ErrorEvent, MessageDelta, MessageStart, MessageStop, StreamEvent
 from gateway_core.upstream import (
     CommittedAnswer,
@@ -209,6 +209,80 @@ async def test_a_broken_connection_is_an_upstream_error_naming_the_upstream() ->
 
     with pytest.raises(UpstreamError, match=r"^reading the answer: could not reach api\.kilo\.ai"):
         await reader.next(anyio.current_time() + 5)
+
+
+RESPONSES = load_sse("responses/responses_stream_text.sse")
+TEXT_DELTA = "response.output_text.delta"
+
+
+class Dripping(Body):
+    """A body whose chunks come ``gap`` seconds apart."""
+
+    def __init__(self, chunks: Sequence[bytes], gap: float, then: str = "end") -> None:
+        super().__init__(chunks, then)
+        self.gap = gap
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            await anyio.sleep(self.gap)
+            yield chunk
+        if self.then == "stall":
+            await anyio.sleep_forever()
+
+
+def frames_named(data: bytes, name: str) -> list[bytes]:
+    """The frames of ``data`` whose event is ``name``, re-encoded one per chunk."""
+    sse = SSEDecoder()
+    return [encode_event(e.data, e.event) for e in [*sse.feed(data), *sse.flush()] if e.event == name]
+
+
+async def test_skipped_events_are_never_handed_out() -> None:
+    skip = frozenset({TEXT_DELTA})
+    reader = EventReader(await open_body(Body(pieces(RESPONSES, 7))), HOST, skip_events=skip)
+    sse = SSEDecoder()
+    everything = [*sse.feed(RESPONSES), *sse.flush()]
+
+    read: list[ServerSentEvent] = []
+    while (event := await reader.next(anyio.current_time() + 5)) is not None:
+        read.append(event)
+
+    assert read == [event for event in everything if event.event != TEXT_DELTA]
+    assert len(read) < len(everything)
+
+
+async def test_skipped_events_keep_a_long_answer_alive() -> None:
+    deltas = frames_named(RESPONSES, TEXT_DELTA) * 4
+    last = encode_event('{"type":"response.completed"}', "response.completed")
+    body = Dripping([*deltas[:8], last], gap=0.05)
+    reader = EventReader(await open_body(body), HOST, skip_events=frozenset({TEXT_DELTA}))
+
+    event = await reader.next_within(0.25)  # 0.45 s of deltas: alive, though no event came of them
+
+    assert event is not None
+    assert event.event == "response.completed"
+
+
+async def test_an_answer_silent_after_its_skipped_events_still_times_out() -> None:
+    deltas = frames_named(RESPONSES, TEXT_DELTA)[:3]
+    reader = EventReader(
+        await open_body(Dripping(deltas, gap=0.02, then="stall")), HOST, skip_events=frozenset({TEXT_DELTA})
+    )
+
+    with pytest.raises(EventTimeout):
+        await reader.next(anyio.current_time() + 0.1)
+
+
+async def test_the_events_of_one_chunk_are_buffered_and_taken_without_a_read() -> None:
+    reader = EventReader(await open_body(Body([RESPONSES], then="stall")), HOST)
+    sse = SSEDecoder()
+    expected = [*sse.feed(RESPONSES), *sse.flush()]
+
+    first = await reader.next(anyio.current_time() + 5)
+    rest = list(iter(reader.buffered, None))
+
+    assert [first, *rest] == expected
+    assert reader.buffered() is None
+    reader.close()
 
 
 # --- holding and following an answer ------------------------------------------------------------------

@@ -15,8 +15,11 @@ canonical stream looks like:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from gateway_core.formats.anthropic._errors import render_error
 from gateway_core.formats.anthropic._render_blocks import render_part
@@ -48,6 +51,24 @@ class _Block:
     part: Part
     signature: list[str] = field(default_factory=list)
     provider: str | None = None
+    delta_head: bytes = b""
+    """The bytes every ``content_block_delta`` frame of this block starts with, up to its delta's type
+    (see :func:`_delta_head`)."""
+
+
+# A text, thinking or input-JSON delta is nearly every frame of an answer. Its bytes are the block's
+# fixed head, the delta's fixed type and key, the JSON string, and a fixed tail: exactly what
+# ``encode_json_event`` writes for the same payload (orjson is compact and keeps key order), built
+# without a dict per frame.
+_DELTA_TAIL = b"}}\n\n"
+_TEXT_DELTA = b'"text_delta","text":'
+_THINKING_DELTA = b'"thinking_delta","thinking":'
+_INPUT_JSON_DELTA = b'"input_json_delta","partial_json":'
+
+
+def _delta_head(index: int) -> bytes:
+    head = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,"delta":{"type":'
+    return head % index
 
 
 def _frame(payload: dict[str, Any]) -> bytes:
@@ -85,60 +106,78 @@ class StreamEncoder:
         """The frames for one canonical event; nothing once the message stopped or failed."""
         if self._finished:
             return b""
-        match event:
-            case MessageStart(id=message_id, model=model, usage=usage):
-                self._start_usage = usage
-                message: dict[str, Any] = {
-                    "id": client_message_id(message_id),
-                    "type": "message",
-                    "role": "assistant",
-                    "model": model,
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": render_usage(usage),
-                }
-                return _frame({"type": "message_start", "message": message})
-            case PartStart(index=index, part=part):
-                return self._start(index, part)
-            case TextDelta(index=index, text=text) if text:
-                return self._delta(index, TextPart, {"type": "text_delta", "text": text})
-            case ToolArgumentsDelta(index=index, partial_json=fragment) if fragment:
-                return self._delta(
-                    index, ToolCallPart, {"type": "input_json_delta", "partial_json": fragment}
-                )
-            case ReasoningDelta(index=index, text=text) if text:
-                return self._delta(index, ReasoningPart, {"type": "thinking_delta", "thinking": text})
-            case CitationDelta(index=index, citation=citation):
-                return self._delta(index, TextPart, {"type": "citations_delta", "citation": citation})
-            case SignatureDelta(index=index, signature=signature, provider=provider):
-                block = self._blocks.get(index)
-                if block is not None and isinstance(block.part, ReasoningPart) and not block.part.redacted:
-                    block.signature.append(signature)
-                    block.provider = provider or block.provider
-                return b""
-            case PartStop(index=index):
-                return self._stop(index)
-            case MessageDelta(stop_reason=stop_reason, stop_sequence=stop_sequence, usage=usage):
-                final = usage if usage is not None else self._start_usage
-                return self._stop_all() + _frame(
-                    {
-                        "type": "message_delta",
-                        "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-                        "usage": render_usage(final),
-                    }
-                )
-            case MessageStop():
-                self._finished = True
-                return self._stop_all() + _frame({"type": "message_stop"})
-            case ErrorEvent(error=error):
-                self._finished = True
-                return _frame(render_error(error))
+        encode = _ENCODERS.get(type(event))
+        return b"" if encode is None else encode(self, event)
+
+    def _message_start(self, event: MessageStart) -> bytes:
+        self._start_usage = event.usage
+        message: dict[str, Any] = {
+            "id": client_message_id(event.id),
+            "type": "message",
+            "role": "assistant",
+            "model": event.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": render_usage(event.usage),
+        }
+        return _frame({"type": "message_start", "message": message})
+
+    def _part_start(self, event: PartStart) -> bytes:
+        return self._start(event.index, event.part)
+
+    def _text(self, event: TextDelta) -> bytes:
+        block = self._blocks.get(event.index)
+        if block is None or not event.text or not isinstance(block.part, TextPart):
+            return b""
+        return block.delta_head + _TEXT_DELTA + orjson.dumps(event.text) + _DELTA_TAIL
+
+    def _arguments(self, event: ToolArgumentsDelta) -> bytes:
+        block = self._blocks.get(event.index)
+        if block is None or not event.partial_json or not isinstance(block.part, ToolCallPart):
+            return b""
+        return block.delta_head + _INPUT_JSON_DELTA + orjson.dumps(event.partial_json) + _DELTA_TAIL
+
+    def _reasoning(self, event: ReasoningDelta) -> bytes:
+        block = self._blocks.get(event.index)
+        if block is None or not event.text or not isinstance(block.part, ReasoningPart):
+            return b""
+        return block.delta_head + _THINKING_DELTA + orjson.dumps(event.text) + _DELTA_TAIL
+
+    def _citation(self, event: CitationDelta) -> bytes:
+        return self._delta(event.index, TextPart, {"type": "citations_delta", "citation": event.citation})
+
+    def _signature(self, event: SignatureDelta) -> bytes:
+        block = self._blocks.get(event.index)
+        if block is not None and isinstance(block.part, ReasoningPart) and not block.part.redacted:
+            block.signature.append(event.signature)
+            block.provider = event.provider or block.provider
         return b""
+
+    def _part_stop(self, event: PartStop) -> bytes:
+        return self._stop(event.index)
+
+    def _message_delta(self, event: MessageDelta) -> bytes:
+        final = event.usage if event.usage is not None else self._start_usage
+        return self._stop_all() + _frame(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": event.stop_reason, "stop_sequence": event.stop_sequence},
+                "usage": render_usage(final),
+            }
+        )
+
+    def _message_stop(self, event: MessageStop) -> bytes:
+        self._finished = True
+        return self._stop_all() + _frame({"type": "message_stop"})
+
+    def _error(self, event: ErrorEvent) -> bytes:
+        self._finished = True
+        return _frame(render_error(event.error))
 
     def _start(self, index: int, part: Part) -> bytes:
         out = self._stop_all()
-        block = _Block(self._next_index, part)
+        block = _Block(self._next_index, part, delta_head=_delta_head(self._next_index))
         self._next_index += 1
         if isinstance(part, ReasoningPart) and not part.redacted and part.signature:
             block.signature.append(part.signature)
@@ -170,3 +209,19 @@ class StreamEncoder:
 
     def _stop_all(self) -> bytes:
         return b"".join(self._stop(index) for index in list(self._blocks))
+
+
+# One method per event type: a dict lookup instead of trying each event class in turn.
+_ENCODERS: dict[type[Any], Callable[[StreamEncoder, Any], bytes]] = {
+    MessageStart: StreamEncoder._message_start,
+    PartStart: StreamEncoder._part_start,
+    TextDelta: StreamEncoder._text,
+    ToolArgumentsDelta: StreamEncoder._arguments,
+    ReasoningDelta: StreamEncoder._reasoning,
+    CitationDelta: StreamEncoder._citation,
+    SignatureDelta: StreamEncoder._signature,
+    PartStop: StreamEncoder._part_stop,
+    MessageDelta: StreamEncoder._message_delta,
+    MessageStop: StreamEncoder._message_stop,
+    ErrorEvent: StreamEncoder._error,
+}

@@ -142,16 +142,19 @@ class StreamDecoder:
     # --- parts -----------------------------------------------------------------------------------
 
     def _apply(self, delta: dict[str, Any], events: list[StreamEvent]) -> None:
-        reasoning_text, details = delta_reasoning(delta)
-        if reasoning_text or details:
-            part = self._ensure("reasoning", events)
-            if reasoning_text:
-                events.append(ReasoningDelta(part.index, reasoning_text))
-            merge_reasoning_details(part.details, details)
-        for key in ("content", "refusal"):
-            if isinstance(text := delta.get(key), str) and text:
-                self._refused = self._refused or key == "refusal"
-                events.append(TextDelta(self._ensure("text", events).index, text))
+        # Nearly every chunk carries text alone: the reasoning keys are looked at only when present.
+        if "reasoning_details" in delta or "reasoning" in delta or "reasoning_content" in delta:
+            reasoning_text, details = delta_reasoning(delta)
+            if reasoning_text or details:
+                part = self._ensure("reasoning", events)
+                if reasoning_text:
+                    events.append(ReasoningDelta(part.index, reasoning_text))
+                merge_reasoning_details(part.details, details)
+        if isinstance(text := delta.get("content"), str) and text:
+            events.append(TextDelta(self._ensure("text", events).index, text))
+        if isinstance(text := delta.get("refusal"), str) and text:
+            self._refused = True
+            events.append(TextDelta(self._ensure("text", events).index, text))
         tool_calls = delta.get("tool_calls")
         if isinstance(tool_calls, list):
             for piece in tool_calls:

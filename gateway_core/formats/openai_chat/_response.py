@@ -37,6 +37,9 @@ def first_choice(choices: object) -> dict[str, Any] | None:
     """Choice 0 (we always ask for one); ``None`` when there is none."""
     if not isinstance(choices, list):
         return None
+    if len(choices) == 1:  # the usual case: choice 0, or the only choice whatever its index
+        only = choices[0]
+        return only if isinstance(only, dict) else None
     candidates = [c for c in choices if isinstance(c, dict)]
     for choice in candidates:
         if choice.get("index", 0) == 0:

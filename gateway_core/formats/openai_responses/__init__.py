@@ -1,7 +1,8 @@
 """The OpenAI Responses API, as the ChatGPT Codex backend speaks it (protocols §4, §7.1, §7.2).
 
 Towards the upstream: :func:`render_request` (canonical -> a body the Codex backend accepts),
-:class:`StreamDecoder` (its SSE -> canonical events), :func:`parse_error` (its HTTP errors).
+:class:`StreamDecoder` (its SSE -> canonical events; :data:`WHOLE_ANSWER_SKIPPABLE` names the events a
+whole answer can do without), :func:`parse_error` (its HTTP errors).
 Towards Responses clients and round-trip tests: :func:`parse_request`, :func:`parse_response`,
 :func:`render_response`, :class:`StreamEncoder`, :func:`render_error`.
 
@@ -28,11 +29,12 @@ from gateway_core.formats.openai_responses.request import (
 )
 from gateway_core.formats.openai_responses.request_parse import parse_request
 from gateway_core.formats.openai_responses.response import parse_response, render_response
-from gateway_core.formats.openai_responses.stream import StreamDecoder
+from gateway_core.formats.openai_responses.stream import WHOLE_ANSWER_SKIPPABLE, StreamDecoder
 
 __all__ = [
     "ALLOWED_BODY_KEYS",
     "DEFAULT_INSTRUCTIONS",
+    "WHOLE_ANSWER_SKIPPABLE",
     "StreamDecoder",
     "StreamEncoder",
     "error_for_code",

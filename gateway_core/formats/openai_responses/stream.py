@@ -6,7 +6,11 @@ the ``encrypted_content`` as its signature when the item is done), a message ite
 with the ``call_id`` as its id. Parts never interleave: events of an item that arrive while another
 item is still open are held back and replayed once it is done. Wherever a delta may be missing, the
 ``.done`` events and the final ``response.completed`` object fill the gap, so the accumulated stream
-always equals :func:`parse_response` of the final object.
+always equals :func:`parse_response` of the final object — and a whole answer may leave the deltas
+out altogether (:data:`WHOLE_ANSWER_SKIPPABLE`).
+
+Nearly every event of an answer is a text or summary delta for the part already open; those take a
+short path in :meth:`StreamDecoder.feed` that does what the general routing would do for them.
 """
 
 from __future__ import annotations
@@ -64,6 +68,27 @@ _ITEM_EVENTS: dict[str, str | None] = {
     "response.custom_tool_call_input.delta": "custom_tool_call",
     "response.custom_tool_call_input.done": "custom_tool_call",
 }
+
+WHOLE_ANSWER_SKIPPABLE = frozenset(
+    {
+        "response.output_text.delta",
+        "response.refusal.delta",
+        "response.reasoning_summary_text.delta",
+        "response.function_call_arguments.delta",
+        "response.custom_tool_call_input.delta",
+    }
+)
+"""The events a reader of the whole answer can leave undecoded (``SSEDecoder(skip_events=...)``): the
+decoder rebuilds the same answer from the events that repeat them in full — ``output_text.done`` /
+``refusal.done`` (and the message's ``output_item.done``) the text, ``reasoning_summary_text.done``
+(and the reasoning item's ``output_item.done``) each summary part, ``function_call_arguments.done`` /
+``custom_tool_call_input.done`` (and the call's ``output_item.done``) the arguments; Codex itself
+builds items from ``output_item.done`` (protocols §4.5). Not ``reasoning_text.delta``: no event the
+decoder reads repeats raw reasoning text (it marks the item ``raw_reasoning`` and streams the deltas)."""
+
+_TEXT_DELTA = "response.output_text.delta"
+_SUMMARY_DELTA = "response.reasoning_summary_text.delta"
+_HOT_DELTAS = (_TEXT_DELTA, _SUMMARY_DELTA)
 _LIFECYCLE = frozenset({"response.created", "response.in_progress", "response.queued"})
 _FINISHED = {"response.completed": "completed", "response.incomplete": "incomplete"}
 _CUSTOM_INPUT_OPEN = '{"input":"'
@@ -114,13 +139,40 @@ class StreamDecoder:
         if self._finished:
             return []
         try:
-            payload = event.json()
+            payload = orjson.loads(event.data)
         except ValueError:
             return []
         if not isinstance(payload, dict):
             return []
-        kind = payload.get("type") if isinstance(payload.get("type"), str) else event.event
+        kind = payload.get("type")
+        if type(kind) is not str:
+            kind = event.event
+        if kind in _HOT_DELTAS:
+            # The hot path: nearly every event of an answer is a delta for the open part of the item at
+            # the head of the queue. Straight to its delta, with what _route/_apply would do to it.
+            queue = self._queue
+            item = queue[0] if queue else None
+            if item is not None and item.part_index is not None and not item.done:
+                output_index = payload.get("output_index")
+                delta = payload.get("delta")
+                if type(output_index) is int and output_index == item.output_index and type(delta) is str:
+                    if kind == _TEXT_DELTA:
+                        content_index = payload.get("content_index")
+                        item.seen.add(content_index if type(content_index) is int else 0)
+                        return [TextDelta(item.part_index, delta)] if delta else []
+                    summary_index = payload.get("summary_index")
+                    if type(summary_index) is not int:
+                        summary_index = 0
+                    if summary_index == item.last_summary:  # no separator due: the same summary part
+                        item.seen.add(summary_index)
+                        if not delta:
+                            return []
+                        item.wrote_reasoning = True
+                        return [ReasoningDelta(item.part_index, delta)]
         out: list[StreamEvent] = []
+        if kind in _ITEM_EVENTS:
+            self._route(kind, payload, out)
+            return out
         response = payload.get("response")
         response = response if isinstance(response, dict) else {}
         if kind in _LIFECYCLE:
@@ -131,8 +183,6 @@ class StreamDecoder:
             self._fail(ErrorEvent(error_from_failure(response.get("error"))), out)
         elif kind == "error":
             self._fail(ErrorEvent(error_from_failure(payload)), out)
-        elif kind in _ITEM_EVENTS:
-            self._route(kind, payload, out)
         return out
 
     def close(self) -> list[StreamEvent]:
