@@ -249,6 +249,19 @@ def _fire(ref: weakref.ref[_ReadDeadline]) -> None:
         deadline._fire()
 
 
+def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The chunks of ``response``'s body as the transport delivers them.
+
+    Without a content encoding they come straight from the response's stream: ``aiter_bytes`` would
+    add three generator layers per chunk (content decoding, re-chunking, byte counting) that do
+    nothing here, and a streamed answer is hundreds of small chunks. Encoded bodies go through it.
+    """
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity") and isinstance(response.stream, httpx.AsyncByteStream):
+        return aiter(response.stream)
+    return response.aiter_bytes()
+
+
 class EventReader:
     """The SSE events of one streamed response, each read bounded by a deadline.
 
@@ -269,7 +282,7 @@ class EventReader:
     def __init__(
         self, response: httpx.Response, upstream: str, *, skip_events: frozenset[str] = frozenset()
     ) -> None:
-        self._chunks: AsyncIterator[bytes] = response.aiter_bytes()
+        self._chunks: AsyncIterator[bytes] = body_chunks(response)
         self._decoder = SSEDecoder(skip_events=skip_events)
         self._buffer: Iterator[ServerSentEvent] = iter(())
         """The events of the last chunk not handed out yet."""

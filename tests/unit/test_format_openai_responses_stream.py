@@ -17,7 +17,7 @@ from gateway_core.errors import (
     UpstreamError,
 )
 from gateway_core.formats._names import ToolNameMap
-from gateway_core.formats.openai_responses import parse_response
+from gateway_core.formats.openai_responses import StreamDecoder, parse_response
 from gateway_core.models import ReasoningPart, Response, TextPart, ToolCallPart, Usage
 from gateway_core.sse import ServerSentEvent
 from gateway_core.streaming import (
@@ -145,6 +145,16 @@ def test_message_start_has_a_message_id_from_the_response_id_and_the_requested_m
     start = decode("responses/responses_stream_text.sse")[0]
 
     assert start == MessageStart(id="msg_0f80f320b6d3bc2b016a3c121983f08192898904ff92319f9f", model=MODEL)
+
+
+def test_lifecycle_events_after_the_start_are_not_read() -> None:
+    """``in_progress`` echoes the whole request again; once started, its name is enough to pass it by."""
+    decoder = StreamDecoder(model=MODEL)
+    started = decoder.feed(event({"type": "response.created", "response": {"id": "resp_1"}}))
+    unread = ServerSentEvent(data="{not json, never parsed", event="response.in_progress")
+
+    assert [type(e) for e in started] == [MessageStart]
+    assert decoder.feed(unread) == []
 
 
 def test_reasoning_summary_stream_gives_the_joined_summary_and_the_encrypted_content() -> None:

@@ -6,6 +6,8 @@ in chunks, with a stall or a broken connection where a test needs one. No socket
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -195,6 +197,24 @@ async def test_events_split_across_chunks_are_read_whole() -> None:
 
     assert read == expected
     assert await reader.next(anyio.current_time() + 5) is None, "the end stays the end"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_an_encoded_answer_is_decoded_before_its_events_are_read(encoding: str) -> None:
+    compress = gzip.compress if encoding == "gzip" else zlib.compress
+    packed = compress(RECORDED)
+    headers = {"content-encoding": encoding}
+    response = await post(
+        lambda request: httpx.Response(200, headers=headers, stream=Body(pieces(packed, 50)))
+    )
+    reader = EventReader(response, HOST)
+    sse = SSEDecoder()
+
+    read: list[ServerSentEvent] = []
+    while (event := await reader.next(anyio.current_time() + 5)) is not None:
+        read.append(event)
+
+    assert read == [*sse.feed(RECORDED), *sse.flush()]
 
 
 async def test_keep_alive_comments_do_not_count_as_events() -> None:

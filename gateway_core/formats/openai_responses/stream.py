@@ -138,6 +138,10 @@ class StreamDecoder:
         """Decode one event; unknown events, unknown fields and garbage data are ignored."""
         if self._finished:
             return []
+        if self._started and event.event in _LIFECYCLE:
+            # `in_progress` repeats `created`, and both echo the whole request (instructions, tools:
+            # tens of KB): once the answer started there is nothing in it to parse for.
+            return []
         try:
             payload = orjson.loads(event.data)
         except ValueError:
