@@ -100,7 +100,7 @@ class Stream(AsyncIterator[StreamEvent]):
     client going away closes the provider's iterator, and with it the upstream call.
     """
 
-    __slots__ = ("_closed", "_events", "_finished", "_pending", "requested_model", "route")
+    __slots__ = ("_closed", "_events", "_exhausted", "_finished", "_pending", "requested_model", "route")
 
     def __init__(
         self, route: Route, requested_model: str, events: AsyncIterator[StreamEvent], first: StreamEvent
@@ -112,6 +112,8 @@ class Stream(AsyncIterator[StreamEvent]):
         self._pending: StreamEvent | None = first
         self._finished = False
         self._closed = False
+        self._exhausted = False
+        """The provider's iterator ran to its end: there is nothing left to close."""
 
     @property
     def provider(self) -> str:
@@ -136,6 +138,7 @@ class Stream(AsyncIterator[StreamEvent]):
         try:
             event = await self._events.__anext__()
         except StopAsyncIteration:
+            self._exhausted = True
             event = ErrorEvent(
                 UpstreamError(f'provider "{self.provider}" ended its answer before completing it')
             )
@@ -164,6 +167,7 @@ class Stream(AsyncIterator[StreamEvent]):
             try:
                 async for _ in self._events:
                     pass
+                self._exhausted = True
             except Exception:
                 logger.warning('provider "%s" failed after its answer', self.provider, exc_info=True)
         await self.aclose()
@@ -174,7 +178,8 @@ class Stream(AsyncIterator[StreamEvent]):
             return
         self._closed = True
         self._pending = None
-        await _close_events(self._events)
+        if not self._exhausted:  # closing costs a shielded cancel scope: only when something is left
+            await _close_events(self._events)
 
     async def __aenter__(self) -> Self:
         return self

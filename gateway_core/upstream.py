@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
@@ -102,7 +103,28 @@ def create_http_client(timeouts: UpstreamTimeouts, *, max_connections: int) -> h
     transport = AiohttpTransport(
         limits=httpx.Limits(max_connections=max_connections, keepalive_expiry=KEEPALIVE_SECONDS)
     )
-    return httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False, follow_redirects=False)
+    client = httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False, follow_redirects=False)
+    _DIRECT_TRANSPORTS[client] = transport
+    return client
+
+
+_DIRECT_TRANSPORTS: weakref.WeakKeyDictionary[httpx.AsyncClient, httpx.AsyncBaseTransport] = (
+    weakref.WeakKeyDictionary()
+)
+"""The transports of the clients :func:`create_http_client` built, which :func:`send_streaming` posts
+through directly.
+
+An upstream call needs nothing of what ``AsyncClient.send`` adds around its transport — no auth flow,
+no redirects (they are off), no cookie jar (the upstream APIs are stateless; the cookies a CDN sets
+would only grow the jar) — and that wrapping, URL merging and cookie bookkeeping above all, cost more
+CPU than the gateway's own work on a small request. A client a plugin built itself is used as it is.
+"""
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_url(url: str) -> httpx.URL:
+    """``url`` parsed once: a provider posts to the same few URLs, and httpx's parser is slow."""
+    return httpx.URL(url)
 
 
 def transport_error(exc: Exception, what: str, upstream: str) -> GatewayError:
@@ -135,10 +157,17 @@ async def send_streaming(
     reused ("Server disconnected", "Can not write request body"): no answer was read, so the request
     is sent once more — the pool has dropped the dead connection and opens a fresh one.
     """
-    request = client.build_request("POST", url, headers=headers, content=body)
+    transport = None if client.is_closed else _DIRECT_TRANSPORTS.get(client)
+    if transport is not None:
+        timeouts = {"timeout": client.timeout.as_dict()}
+        request = httpx.Request("POST", _parsed_url(url), headers=headers, content=body, extensions=timeouts)
+    else:
+        request = client.build_request("POST", _parsed_url(url), headers=headers, content=body)
     with anyio.CancelScope(deadline=deadline) as scope:
         for attempt in (1, 2):
             try:
+                if transport is not None:
+                    return await transport.handle_async_request(request)
                 return await client.send(request, stream=True)
             except TRANSPORT_ERRORS as exc:
                 error = transport_error(exc, what, upstream)
@@ -155,7 +184,7 @@ async def read_body(response: httpx.Response, deadline: float, limit: int = MAX_
     size = 0
     with anyio.CancelScope(deadline=deadline):
         try:
-            async for chunk in response.aiter_bytes():
+            async for chunk in body_chunks(response):
                 chunks.append(chunk)
                 size += len(chunk)
                 if size >= limit:
@@ -169,7 +198,8 @@ async def close_response(response: httpx.Response) -> None:
     """Close a response even from a cancelled scope (a client that went away): the connection is
     released, or dropped when its body was not read to the end, which cancels the upstream call."""
     # Closing is best effort: the connection is dropped either way.
-    with anyio.CancelScope(shield=True), anyio.move_on_after(DRAIN_SECONDS), contextlib.suppress(Exception):
+    deadline = anyio.current_time() + DRAIN_SECONDS
+    with anyio.CancelScope(shield=True, deadline=deadline), contextlib.suppress(Exception):
         await response.aclose()
 
 

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -46,6 +47,16 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def _host_name(host_header: str) -> str:
     return urlsplit(f"//{host_header}").hostname or ""
+
+
+_is_loopback_bind = functools.lru_cache(maxsize=16)(is_loopback)
+""":func:`is_loopback` for the server's bind address, asked on every request."""
+
+
+@functools.lru_cache(maxsize=256)
+def _names_loopback(host_header: str) -> bool:
+    """Whether a ``Host`` header names a loopback host; cached, as every request sends one of a few."""
+    return is_loopback(_host_name(host_header))
 
 
 def _port(parts: SplitResult, scheme: str) -> int | None:
@@ -129,10 +140,10 @@ def _body_refusal(request: Request[Any, Any, Any]) -> GatewayError | None:
 
 def check_request(request: Request[Any, Any, Any], config: ServerConfig) -> GatewayError | None:
     """The reason to refuse ``request``, or ``None`` to let it through."""
-    path = request.url.path
-    if is_loopback(config.host):
+    path: str = request.scope["path"]
+    if _is_loopback_bind(config.host):
         host = request.headers.get("host", "")
-        if host and not is_loopback(_host_name(host)):
+        if host and not _names_loopback(host):
             return PermissionDeniedError(
                 f"Host {host!r} is not this gateway (it only answers loopback names)"
             )
@@ -153,4 +164,4 @@ async def guard(request: Request[Any, Any, Any]) -> Response[Any] | None:
     refusal = check_request(request, request.app.state.config)
     if refusal is None:
         return None
-    return error_response(refusal, renderer_for_path(request.url.path))
+    return error_response(refusal, renderer_for_path(request.scope["path"]))

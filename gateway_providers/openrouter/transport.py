@@ -80,7 +80,7 @@ async def read_whole_body(response: httpx.Response, deadline: float, *, limit: i
     size = 0
     with anyio.CancelScope(deadline=deadline) as scope:
         try:
-            async for chunk in response.aiter_bytes():
+            async for chunk in upstream.body_chunks(response):
                 size += len(chunk)
                 if size > limit:
                     raise UpstreamError(f"{host} sent an answer larger than {limit} bytes")

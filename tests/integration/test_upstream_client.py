@@ -1,0 +1,89 @@
+"""The shared upstream client on a real loopback server: what a POST carries and what it keeps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from litestar import Litestar, Request, Response, post
+
+from gateway_core.upstream import close_response, create_http_client, read_body, send_streaming
+from tests.serving import serve
+
+pytestmark = pytest.mark.anyio
+
+SEEN: list[dict[str, Any]] = []
+
+
+@post("/echo", status_code=200)
+async def echo(request: Request[Any, Any, Any]) -> Response[bytes]:
+    SEEN.append({"headers": dict(request.headers), "body": await request.body()})
+    return Response(b"pong", headers={"set-cookie": "__cf_bm=tracker; Path=/"}, media_type="text/plain")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect_timeout: float = 3.0
+    first_event_timeout: float = 20.0
+    idle_timeout: float = 45.0
+
+
+@pytest.fixture
+async def base_url() -> AsyncIterator[str]:
+    SEEN.clear()
+    async with serve(Litestar([echo], openapi_config=None, logging_config=None)) as url:
+        yield url
+
+
+async def post_twice(client: httpx.AsyncClient, url: str) -> list[bytes]:
+    bodies = []
+    for body in (b'{"n":1}', b'{"n":2}'):
+        response = await send_streaming(
+            client,
+            url,
+            headers={"content-type": "application/json", "user-agent": "relaygate-test"},
+            body=body,
+            deadline=anyio.current_time() + 10,
+            upstream="the test upstream",
+            what="POST /echo",
+        )
+        bodies.append(await read_body(response, anyio.current_time() + 10))
+        await close_response(response)
+    return bodies
+
+
+async def test_the_shared_client_posts_the_body_and_headers_it_is_given(base_url: str) -> None:
+    client = create_http_client(Timeouts(), max_connections=4)
+    async with client:
+        answers = await post_twice(client, f"{base_url}/echo")
+
+    assert answers == [b"pong", b"pong"]
+    assert [seen["body"] for seen in SEEN] == [b'{"n":1}', b'{"n":2}']
+    assert all(seen["headers"]["user-agent"] == "relaygate-test" for seen in SEEN)
+    assert all(seen["headers"]["content-type"] == "application/json" for seen in SEEN)
+
+
+async def test_the_shared_client_keeps_no_cookies_from_an_upstream(base_url: str) -> None:
+    client = create_http_client(Timeouts(), max_connections=4)
+    async with client:
+        await post_twice(client, f"{base_url}/echo")
+
+    assert "cookie" not in SEEN[1]["headers"]
+    assert not client.cookies
+
+
+async def test_a_client_a_plugin_built_itself_is_used_as_it_is(base_url: str) -> None:
+    hooked: list[str] = []
+
+    async def on_request(request: httpx.Request) -> None:
+        hooked.append(str(request.url))
+
+    async with httpx.AsyncClient(event_hooks={"request": [on_request]}) as client:
+        await post_twice(client, f"{base_url}/echo")
+
+    assert hooked == [f"{base_url}/echo"] * 2
+    assert SEEN[1]["headers"].get("cookie") == "__cf_bm=tracker", "its own cookie jar is honoured"
