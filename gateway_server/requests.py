@@ -12,8 +12,12 @@ from gateway_core.gateway import Gateway
 
 
 async def read_json(request: Request[Any, Any, Any]) -> Any:
-    """The body as JSON; an empty or malformed body is a 400 naming the problem."""
-    raw = await request.body()
+    """The body as JSON; an empty or malformed body is a 400 naming the problem.
+
+    Read from the request's stream (which enforces the body-size limit) rather than ``body()``, which
+    would keep the raw bytes on the request for as long as the answer streams.
+    """
+    raw = b"".join([chunk async for chunk in request.stream()])
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

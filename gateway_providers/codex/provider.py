@@ -26,7 +26,6 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import httpx
-import orjson
 
 from gateway_core.errors import (
     AuthenticationError,
@@ -50,6 +49,7 @@ from gateway_core.upstream import (
     CommittedAnswer,
     EventReader,
     close_response,
+    json_body,
     read_body,
     read_until_committed,
     send_streaming,
@@ -132,7 +132,7 @@ class _Body:
             effort = clamped
         payload = self.payloads.get(effort)
         if payload is None:
-            payload = self.payloads[effort] = orjson.dumps(body)
+            payload = self.payloads[effort] = json_body(body)
         return body, payload
 
 
@@ -195,6 +195,7 @@ class CodexProvider(Generic[LeaseT]):
         """Answer ``request``: nothing is yielded before an account's answer is committed."""
         names = tool_name_map(request)
         answer = await self._open(_Body(self._render(request, ctx, names)), ctx, names)
+        del request  # the answer may stream for minutes: the request need not live as long
         committed = answer.committed
         try:
             events = committed.events(idle_timeout=self._settings.idle_timeout, upstream=UPSTREAM)

@@ -69,6 +69,7 @@ from gateway_core.upstream import (
     CommittedAnswer,
     EventReader,
     close_response,
+    json_body,
     read_body,
     read_until_committed,
     send_streaming,
@@ -135,9 +136,12 @@ class OpenRouterProvider:
         body = self._render(request, ctx, names)
         if not ctx.streaming:
             body["stream"] = False  # said, not left to the gateway's default
-        payload = orjson.dumps(body)
+        payload = json_body(body)
+        del body
         await self._require_key(ctx.upstream_model)
         answer = await self._open(payload, ctx, names)
+        # The answer may stream for minutes: what built the request need not live as long.
+        del request, payload
         try:
             events = answer.events(idle_timeout=self._settings.idle_timeout, upstream=self._settings.host)
             async with aclosing(events):
