@@ -137,19 +137,51 @@ class Stream(AsyncIterator[StreamEvent]):
             raise StopAsyncIteration
         try:
             event = await self._events.__anext__()
-        except StopAsyncIteration:
-            self._exhausted = True
-            event = ErrorEvent(
-                UpstreamError(f'provider "{self.provider}" ended its answer before completing it')
-            )
-        except GatewayError as exc:
-            event = ErrorEvent(exc)
-        except Exception as exc:
-            logger.exception('provider "%s" failed during a stream', self.provider)
-            event = ErrorEvent(ApiError(f'provider "{self.provider}" failed: {type(exc).__name__}: {exc}'))
+        except Exception as exc:  # StopAsyncIteration included
+            event = self._failure(exc)
         if type(event) in _PASSED_AS_IS:  # the deltas: nearly every event
             return event
         return self._deliver(event)
+
+    async def forward(self, deliver: Callable[[StreamEvent], Awaitable[None] | None]) -> None:
+        """Hand every event to ``deliver``, in order, until the stream ends; then let the provider finish.
+
+        The same events as ``async for event in stream``, without a coroutine per event: a server
+        forwarding hundreds of events per answer spends a large share of its time on each layer
+        between the upstream and the client. ``deliver`` returns an awaitable when the caller needs
+        to wait (a slow client), ``None`` otherwise.
+        """
+        if self._pending is not None:
+            first, self._pending = self._pending, None
+            if (waiting := deliver(self._deliver(first))) is not None:
+                await waiting
+        if self._finished or self._closed:
+            await self._drain()
+            return
+        events = self._events
+        while True:
+            try:
+                event = await events.__anext__()
+            except Exception as exc:  # StopAsyncIteration included
+                event = self._failure(exc)
+            if type(event) not in _PASSED_AS_IS:
+                event = self._deliver(event)
+            if (waiting := deliver(event)) is not None:
+                await waiting
+            if isinstance(event, (MessageStop, ErrorEvent)):  # the last event (_deliver marked it)
+                break
+        await self._drain()
+
+    def _failure(self, exc: Exception) -> ErrorEvent:
+        """The in-band error for what the provider's iterator raised instead of an event."""
+        if isinstance(exc, StopAsyncIteration):
+            self._exhausted = True
+            message = f'provider "{self.provider}" ended its answer before completing it'
+            return ErrorEvent(UpstreamError(message))
+        if isinstance(exc, GatewayError):
+            return ErrorEvent(exc)
+        logger.error('provider "%s" failed during a stream', self.provider, exc_info=exc)
+        return ErrorEvent(ApiError(f'provider "{self.provider}" failed: {type(exc).__name__}: {exc}'))
 
     def _deliver(self, event: StreamEvent) -> StreamEvent:
         if isinstance(event, MessageStart) and event.model != self.requested_model:

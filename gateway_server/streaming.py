@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from gateway_core.gateway import Stream
 from gateway_core.streaming import StreamEvent
 
 logger = logging.getLogger(__name__)
 
-_OUTBOX_FRAMES = 256
+OUTBOX_FRAMES = 64
 """Frames encoded ahead of a slow client; past this the pump waits (backpressure up to the upstream)."""
 
 
@@ -90,14 +90,17 @@ def _wake(waiter: asyncio.Future[None] | None) -> None:
 
 
 async def _pump(stream: Stream, encode: Callable[[StreamEvent], bytes], outbox: _Outbox) -> None:
+    def deliver(event: StreamEvent) -> Awaitable[None] | None:
+        frame = encode(event)
+        if frame:
+            outbox.put(frame)
+            if outbox.full:
+                return outbox.room()
+        return None
+
     try:
         async with stream:
-            async for event in stream:
-                frame = encode(event)
-                if frame:
-                    outbox.put(frame)
-                    if outbox.full:
-                        await outbox.room()
+            await stream.forward(deliver)
     finally:
         outbox.close()
 
@@ -110,7 +113,7 @@ async def sse_body(
     interval: float,
 ) -> AsyncGenerator[bytes, None]:
     """``stream`` encoded for the client, everything encoded since the last write in one chunk."""
-    outbox = _Outbox(_OUTBOX_FRAMES)
+    outbox = _Outbox(OUTBOX_FRAMES)
     pump = asyncio.create_task(_pump(stream, encode, outbox))
     try:
         while True:

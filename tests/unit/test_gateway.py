@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from gateway_core.errors import (
@@ -439,4 +441,59 @@ async def test_events_after_the_message_stop_are_not_delivered() -> None:
 
     delivered = await collect(gateway, "gpt-5.5")
 
+    assert isinstance(delivered[-1], MessageStop)
+
+
+# --- forward: the same events without a coroutine per event --------------------------------------
+
+
+def event_summary(events: list[StreamEvent]) -> list[object]:
+    """Events compared by value, errors by kind and message (error objects differ per run)."""
+    return [(type(e.error), e.error.message) if isinstance(e, ErrorEvent) else e for e in events]
+
+
+@pytest.mark.parametrize(
+    "make_provider",
+    [
+        lambda: FakeProvider("codex"),
+        lambda: FakeProvider("codex", fail=RateLimitError("limit"), fail_at=2),
+        lambda: FakeProvider("codex", fail=KeyError("x"), fail_at=2),
+        lambda: FakeProvider("codex", events=text_events("hi")[:3]),
+        lambda: FakeProvider("codex", events=[*text_events("hi"), TextDelta(index=0, text="late")]),
+    ],
+    ids=["complete", "gateway-error", "provider-bug", "cut-short", "late-event"],
+)
+async def test_forward_delivers_what_iterating_the_stream_gives(
+    make_provider: Callable[[], FakeProvider],
+) -> None:
+    iterated = await collect(Gateway([make_provider()]), "gpt-5.5")
+    provider = make_provider()
+    forwarded: list[StreamEvent] = []
+    async with await Gateway([provider]).stream(user_request("gpt-5.5")) as stream:
+        await stream.forward(forwarded.append)
+
+    assert event_summary(forwarded) == event_summary(iterated)
+    assert isinstance(forwarded[0], MessageStart)
+    assert forwarded[0].model == "gpt-5.5"
+    assert provider.finalised
+
+
+async def test_forward_waits_for_what_deliver_asks_it_to() -> None:
+    provider = FakeProvider("codex", events=text_events("a", "b", "c"))
+    waited: list[int] = []
+
+    async def wait(count: int) -> None:
+        await anyio.lowlevel.checkpoint()
+        waited.append(count)
+
+    delivered: list[StreamEvent] = []
+
+    def deliver(event: StreamEvent) -> Awaitable[None] | None:
+        delivered.append(event)
+        return wait(len(delivered)) if isinstance(event, TextDelta) else None
+
+    async with await Gateway([provider]).stream(user_request("gpt-5.5")) as stream:
+        await stream.forward(deliver)
+
+    assert waited == [3, 4, 5], "each wait finished before the next event was delivered"
     assert isinstance(delivered[-1], MessageStop)

@@ -8,7 +8,7 @@ import pytest
 
 from gateway_core.gateway import Gateway
 from gateway_core.streaming import StreamEvent, TextDelta
-from gateway_server.streaming import sse_body
+from gateway_server.streaming import OUTBOX_FRAMES, sse_body
 from tests.unit._fake_provider import FakeProvider, text_events, user_request
 
 pytestmark = pytest.mark.anyio
@@ -72,7 +72,7 @@ async def test_a_client_that_reads_nothing_holds_the_pump_after_a_bounded_read_a
         await asyncio.sleep(0)  # let the pump run as far as it may
     await body.aclose()
     assert first
-    assert 256 <= encoder.count <= 2 * 256 + 1
+    assert OUTBOX_FRAMES <= encoder.count <= 2 * OUTBOX_FRAMES + 1
     assert provider.finalised
 
 
