@@ -498,33 +498,58 @@ class CommittedAnswer:
     """The answer ended: completed, or cut short by an ``ErrorEvent``."""
 
     async def events(self, *, idle_timeout: float, upstream: str) -> AsyncGenerator[StreamEvent, None]:
-        """The held events, then the rest of the answer (:func:`follow_committed`). After a complete
-        answer the rest of the body is drained, so the connection can be reused."""
-        for event in self.held:
-            yield self._note(event)
-        reader, decoder = self.reader, self.decoder
-        if reader is None:
-            return
+        """The held events, then the rest of the answer, one by one (:meth:`next_batch` in a loop).
+        After a complete answer the rest of the body is drained, so the connection can be reused."""
         try:
-            # follow_committed's loop, inlined (one async generator fewer per event), and events already
-            # decoded from the last chunk are taken without a coroutine. _note marks the answer
-            # finished at its MessageStop or ErrorEvent; the deltas, nearly every event, skip it.
-            while decoder is not None and not self.finished:
-                sse = reader.buffered()
-                if sse is not None:
-                    events, ended = decoder.feed(sse), False
-                else:
-                    events, ended = await _next_events(reader, decoder, idle_timeout, upstream)
-                for event in events:
-                    if type(event) not in _DELTAS:
-                        self._note(event)
+            while batch := await self.next_batch(idle_timeout=idle_timeout, upstream=upstream):
+                for event in batch:
                     yield event
-                if ended:
-                    break
-            if self.completed:
-                await reader.drain()
         finally:
-            reader.close()
+            self.close()
+
+    async def next_batch(self, *, idle_timeout: float, upstream: str) -> list[StreamEvent]:
+        """The next events of the answer: the held ones first, then every event decodable from what was
+        already read, else those of the next read; ``[]`` once the answer ended.
+
+        A provider that loops over batches itself (rather than over :meth:`events`) spares its answer
+        one generator resumption per event, which on a long answer is a measurable share of the
+        gateway's CPU. Nothing is raised: a stall or a broken connection is an ``ErrorEvent``, and a
+        complete answer's body is drained before the end is reported. Call :meth:`close` when done.
+        """
+        if self.held:
+            held, self.held = self.held, []
+            return self._noted(held)
+        reader, decoder = self.reader, self.decoder
+        if reader is None or decoder is None or self.finished:
+            if reader is not None and self.completed:
+                await reader.drain()
+            return []
+        while True:
+            batch: list[StreamEvent] = []
+            while (sse := reader.buffered()) is not None:
+                batch.extend(decoder.feed(sse))
+            if batch:
+                return self._noted(batch)
+            events, ended = await _next_events(reader, decoder, idle_timeout, upstream)
+            if events:
+                return self._noted(list(events))
+            if ended:  # the body ended, and the decoder had nothing more to say
+                self.finished = True
+                return []
+
+    def close(self) -> None:
+        """Stop reading the answer (no read deadline is left behind); the provider closes the response."""
+        if self.reader is not None:
+            self.reader.close()
+
+    def _noted(self, batch: list[StreamEvent]) -> list[StreamEvent]:
+        """``batch`` up to the answer's last event, what it says about the answer noted."""
+        for position, event in enumerate(batch):
+            if type(event) not in _DELTAS:
+                self._note(event)
+                if isinstance(event, MessageStop | ErrorEvent):
+                    return batch[: position + 1]
+        return batch
 
     def _note(self, event: StreamEvent) -> StreamEvent:
         if isinstance(event, MessageDelta):

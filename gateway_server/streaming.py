@@ -22,7 +22,7 @@ from gateway_core.streaming import StreamEvent
 
 logger = logging.getLogger(__name__)
 
-OUTBOX_FRAMES = 64
+OUTBOX_FRAMES = 256
 """Frames encoded ahead of a slow client; past this the pump waits (backpressure up to the upstream)."""
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -197,12 +196,13 @@ class CodexProvider(Generic[LeaseT]):
         answer = await self._open(_Body(self._render(request, ctx, names)), ctx, names)
         del request  # the answer may stream for minutes: the request need not live as long
         committed = answer.committed
+        idle_timeout = self._settings.idle_timeout
         try:
-            events = committed.events(idle_timeout=self._settings.idle_timeout, upstream=UPSTREAM)
-            async with aclosing(events):
-                async for event in events:
+            while batch := await committed.next_batch(idle_timeout=idle_timeout, upstream=UPSTREAM):
+                for event in batch:
                     yield event
         finally:
+            committed.close()
             await close_response(committed.response)
             self._pool.record_usage(
                 answer.lease,

@@ -31,7 +31,6 @@ Upstream quirks handled here, at the boundary:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -142,12 +141,13 @@ class OpenRouterProvider:
         answer = await self._open(payload, ctx, names)
         # The answer may stream for minutes: what built the request need not live as long.
         del request, payload
+        idle_timeout, host = self._settings.idle_timeout, self._settings.host
         try:
-            events = answer.events(idle_timeout=self._settings.idle_timeout, upstream=self._settings.host)
-            async with aclosing(events):
-                async for event in events:
+            while batch := await answer.next_batch(idle_timeout=idle_timeout, upstream=host):
+                for event in batch:
                     yield event
         finally:
+            answer.close()
             await close_response(answer.response)
 
     async def aclose(self) -> None:

@@ -474,3 +474,33 @@ async def test_a_second_connection_failure_is_the_answer() -> None:
                 upstream=HOST,
                 what="test",
             )
+
+
+async def batches_of(answer: CommittedAnswer) -> list[list[StreamEvent]]:
+    batches = []
+    try:
+        while batch := await answer.next_batch(idle_timeout=5, upstream=HOST):
+            batches.append(batch)
+    finally:
+        answer.close()
+    return batches
+
+
+async def test_batches_hold_every_event_one_read_completed() -> None:
+    answer = await commit(Body([RECORDED]))  # the whole answer in one read
+
+    batches = await batches_of(answer)
+
+    assert [event for batch in batches for event in batch] == all_events(RECORDED)
+    assert len(batches) == 2, "what was held, then everything else the one read decoded"
+    assert answer.completed
+
+
+async def test_a_batch_ends_at_the_answers_last_event() -> None:
+    late = b'data: {"id":"x","choices":[{"index":0,"delta":{"content":"late"}}]}\n\n'
+    answer = await commit(Body([RECORDED + late]))
+
+    events = [event for batch in await batches_of(answer) for event in batch]
+
+    assert events == all_events(RECORDED)
+    assert isinstance(events[-1], MessageStop)
