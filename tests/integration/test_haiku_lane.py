@@ -132,6 +132,19 @@ def served_by(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
 # --- the lane on Kilo ------------------------------------------------------------------------------------
 
 
+def assert_read_tool_answer(message: anthropic.types.Message) -> None:
+    """The scripted answer: thinking with its signature, then the Read tool call, for the haiku model."""
+    assert message.model == HAIKU
+    assert message.stop_reason == "tool_use"
+    thinking, tool_use = message.content
+    assert thinking.type == "thinking"
+    assert thinking.thinking == "I should read the file first."
+    assert thinking.signature
+    assert tool_use.type == "tool_use"
+    assert (tool_use.name, tool_use.input) == ("Read", {"file_path": "/tmp/notes.txt"})
+    assert message.usage.output_tokens > 0
+
+
 async def test_a_haiku_request_reaches_kilo_and_returns_thinking_and_a_tool_call(tmp_path: Path) -> None:
     async with served(tmp_path) as lane:
         lane.up.kilo.script(
@@ -154,15 +167,7 @@ async def test_a_haiku_request_reaches_kilo_and_returns_thinking_and_a_tool_call
 
     assert body["model"] == KIMI
     assert served_by(headers) == ("kilo", KIMI)
-    assert message.model == HAIKU
-    assert message.stop_reason == "tool_use"
-    thinking, tool_use = message.content
-    assert thinking.type == "thinking"
-    assert thinking.thinking == "I should read the file first."
-    assert thinking.signature
-    assert tool_use.type == "tool_use"
-    assert (tool_use.name, tool_use.input) == ("Read", {"file_path": "/tmp/notes.txt"})
-    assert message.usage.output_tokens > 0
+    assert_read_tool_answer(message)
 
 
 async def test_the_thinking_block_returned_next_turn_is_replayed_to_kilo(tmp_path: Path) -> None:
@@ -346,15 +351,7 @@ async def test_a_non_streamed_haiku_request_asks_kilo_for_one_body(tmp_path: Pat
     assert body["stream"] is False
     assert "stream_options" not in body
     assert served_by(raw.headers) == ("kilo", KIMI)
-    assert message.model == HAIKU
-    assert message.stop_reason == "tool_use"
-    thinking, tool_use = message.content
-    assert thinking.type == "thinking"
-    assert thinking.thinking == "I should read the file first."
-    assert thinking.signature
-    assert tool_use.type == "tool_use"
-    assert (tool_use.name, tool_use.input) == ("Read", {"file_path": "/tmp/notes.txt"})
-    assert message.usage.output_tokens > 0
+    assert_read_tool_answer(message)
 
 
 async def test_a_non_streamed_openai_chat_request_on_the_lane_asks_kilo_for_one_body(tmp_path: Path) -> None:

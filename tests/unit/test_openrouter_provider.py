@@ -4,7 +4,7 @@ the token estimate, and the events of a whole-body answer. The HTTP client is an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -45,6 +45,7 @@ from gateway_providers.openrouter.transport import (
     read_whole_body,
 )
 from tests.fixtures import fixture_path, load_json
+from tests.unit._bodies import Body
 
 # --- settings ------------------------------------------------------------------------------------------
 
@@ -412,22 +413,6 @@ SIMPLE = "openrouter/openrouter_completion_simple_kimi_k2.5.response.json"
 PADDED = fixture_path(SIMPLE).read_bytes().split(b"\n", 1)[1]
 """A recorded non-streamed answer as it came off the wire: OpenRouter's keep-alive whitespace, then JSON
 (the fixture without its provenance line)."""
-
-
-class Body(httpx.AsyncByteStream):
-    """A response body sent in ``chunks``, then ended, stalled forever, or broken."""
-
-    def __init__(self, chunks: list[bytes], then: str = "end") -> None:
-        self.chunks = chunks
-        self.then = then
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for chunk in self.chunks:
-            yield chunk
-        if self.then == "stall":
-            await anyio.sleep_forever()
-        if self.then == "break":
-            raise httpx.ReadError("connection reset by peer")
 
 
 async def read_answer(body: Body, *, seconds: float = 5, limit: int = 1 << 20) -> bytes:

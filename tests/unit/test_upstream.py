@@ -35,6 +35,7 @@ from gateway_core.upstream import (
     transport_error,
 )
 from tests.fixtures import load_sse
+from tests.unit._bodies import Body, pieces
 
 pytestmark = pytest.mark.anyio
 
@@ -47,31 +48,6 @@ Handler = (
     Callable[[httpx.Request], httpx.Response]
     | Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
 )
-
-
-class Body(httpx.AsyncByteStream):
-    """A response body sent in ``chunks``, then ended, stalled forever, or broken."""
-
-    def __init__(self, chunks: Sequence[bytes], then: str = "end") -> None:
-        self.chunks = chunks
-        self.then = then
-        self.closed = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for chunk in self.chunks:
-            yield chunk
-        if self.then == "stall":
-            await anyio.sleep_forever()
-        if self.then == "break":
-            raise httpx.ReadError("connection reset by peer")
-
-    async def aclose(self) -> None:
-        await anyio.lowlevel.checkpoint()  # as a real close has: a cancelled scope would stop it here
-        self.closed = True
-
-
-def pieces(data: bytes, size: int) -> list[bytes]:
-    return [data[start : start + size] for start in range(0, len(data), size)]
 
 
 async def post(handler: Handler, seconds: float = 5) -> httpx.Response:
