@@ -177,7 +177,11 @@ async def send_streaming(
         for attempt in (1, 2):
             try:
                 if transport is not None:
-                    return await transport.handle_async_request(request)
+                    response = await transport.handle_async_request(request)
+                    # The response keeps its request for as long as the answer streams: without the
+                    # body it was sent with, which is tens of KB per open answer.
+                    response.request = httpx.Request(request.method, request.url, headers=request.headers)
+                    return response
                 return await client.send(request, stream=True)
             except TRANSPORT_ERRORS as exc:
                 error = transport_error(exc, what, upstream)

@@ -87,3 +87,23 @@ async def test_a_client_a_plugin_built_itself_is_used_as_it_is(base_url: str) ->
 
     assert hooked == [f"{base_url}/echo"] * 2
     assert SEEN[1]["headers"].get("cookie") == "__cf_bm=tracker", "its own cookie jar is honoured"
+
+
+async def test_an_open_answer_does_not_keep_the_body_it_was_asked_with(base_url: str) -> None:
+    client = create_http_client(Timeouts(), max_connections=4)
+    async with client:
+        response = await send_streaming(
+            client,
+            f"{base_url}/echo",
+            headers={"content-type": "application/json"},
+            body=b'{"big": "' + b"x" * 100_000 + b'"}',
+            deadline=anyio.current_time() + 10,
+            upstream="the test upstream",
+            what="POST /echo",
+        )
+        try:
+            assert response.request.content == b""
+            assert str(response.request.url) == f"{base_url}/echo"
+            assert len(SEEN[0]["body"]) > 100_000, "the whole body was sent"
+        finally:
+            await close_response(response)
