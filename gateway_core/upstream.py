@@ -470,7 +470,7 @@ async def _next_events(
 ) -> tuple[Iterable[StreamEvent], bool]:
     """The stream events of the next SSE event, and whether the body ended with them. Nothing is raised:
     a stall or a broken connection is an ``ErrorEvent``. A plain coroutine, so that
-    :meth:`CommittedAnswer.events` and :func:`follow_committed` share it without an extra async
+    :meth:`CommittedAnswer.next_batch` and :func:`follow_committed` share it without an extra async
     generator between the upstream and the client (every event crossing one costs a suspension)."""
     try:
         sse = await reader.next_within(idle_timeout)
