@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,6 @@ from gateway_core.gateway import Gateway
 from gateway_core.models import (
     Message,
     ReasoningPart,
-    Request,
     TextPart,
     Thinking,
     Tool,
@@ -42,7 +40,6 @@ from gateway_core.models import (
     ToolResultPart,
 )
 from gateway_core.plugins import PluginError, Plugins, create_plugin_manager
-from gateway_core.provider import RequestContext
 from gateway_core.settings import Settings
 from gateway_core.store import MemoryStore
 from gateway_core.streaming import (
@@ -51,11 +48,9 @@ from gateway_core.streaming import (
     MessageStart,
     MessageStop,
     PartStart,
-    StreamEvent,
     accumulate,
 )
 from gateway_providers.openrouter.models import FALLBACK_MODELS
-from gateway_providers.openrouter.plugin import build
 from gateway_providers.openrouter.provider import OpenRouterProvider
 from gateway_providers.openrouter.tokens import estimate_body_tokens
 from tests.fakes import (
@@ -73,13 +68,19 @@ from tests.fakes import (
 from tests.fakes.chat_stream import PROCESSING, ChatContent, encode_chunk, new_context, stream_chunks
 from tests.fakes.kilo import DEFAULT_KEY, ChatCall
 from tests.fixtures import fixture_files, load_json
+from tests.integration._kilo_support import (
+    FREE,
+    HAIKU,
+    PAID,
+    ask,
+    chat_calls,
+    collect,
+    context,
+    kilo_provider,
+)
 
 pytestmark = pytest.mark.anyio
 
-FREE = "moonshotai/kimi-k2.5:free"
-PAID = "moonshotai/kimi-k2.5"
-HAIKU = "claude-haiku-4-5-20251001"
-CLOSED_PORT = "http://127.0.0.1:9/api/gateway"
 
 HAIKU_CAPTURES = [path for path in fixture_files("claude_code", "cc*_request.json") if "haiku" in path.name]
 
@@ -90,43 +91,12 @@ async def kilo() -> AsyncIterator[FakeKilo]:
         yield fake
 
 
-@asynccontextmanager
-async def kilo_provider(kilo: FakeKilo | None, **env: str) -> AsyncIterator[OpenRouterProvider]:
-    """The provider as the plugin builds it, pointed at the fake (``env`` adds RELAYGATE_* values)."""
-    settings = {"RELAYGATE_KILO_BASE_URL": kilo.base_url if kilo is not None else CLOSED_PORT, **env}
-    provider = build(Settings(settings))
-    try:
-        yield provider
-    finally:
-        await provider.aclose()
-
-
 def read_tool() -> Tool:
     return Tool(
         name="Read",
         description="Read a file",
         input_schema={"type": "object", "properties": {"file_path": {"type": "string"}}},
     )
-
-
-def ask(prompt: str = "hi", *, model: str = HAIKU, **fields: Any) -> Request:
-    return Request(model=model, messages=(Message(role="user", content=(TextPart(text=prompt),)),), **fields)
-
-
-def context(request: Request, upstream_model: str = FREE, **fields: Any) -> RequestContext:
-    return RequestContext(requested_model=request.model, upstream_model=upstream_model, **fields)
-
-
-async def collect(provider: OpenRouterProvider, request: Request, ctx: RequestContext) -> list[StreamEvent]:
-    events = provider.stream(request, ctx)
-    try:
-        return [event async for event in events]
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
-
-
-def chat_calls(kilo: FakeKilo) -> list[Any]:
-    return kilo.requests_to("/chat/completions", "POST")
 
 
 def only_body(kilo: FakeKilo) -> dict[str, Any]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 import orjson
@@ -31,11 +29,9 @@ from gateway_core.errors import (
 )
 from gateway_core.formats import openai_chat
 from gateway_core.gateway import Gateway
-from gateway_core.models import Message, ReasoningPart, Request, Response, TextPart, Tool, ToolCallPart
+from gateway_core.models import ReasoningPart, Request, Response, TextPart, Tool, ToolCallPart
 from gateway_core.provider import RequestContext
-from gateway_core.settings import Settings
-from gateway_core.streaming import MessageStop, StreamEvent, accumulate
-from gateway_providers.openrouter.plugin import build
+from gateway_core.streaming import MessageStop, accumulate
 from gateway_providers.openrouter.provider import OpenRouterProvider
 from tests.fakes import (
     ChatUsage,
@@ -51,13 +47,18 @@ from tests.fakes import (
 from tests.fakes.chat_stream import PROCESSING, ChatContent, encode_chunk, new_context, stream_chunks
 from tests.fakes.kilo import DEFAULT_KEY, ChatAnswer, ChatCall
 from tests.fixtures import fixture_path
+from tests.integration._kilo_support import (
+    FREE,
+    HAIKU,
+    PAID,
+    ask,
+    chat_calls,
+    collect,
+    kilo_provider,
+)
 
 pytestmark = pytest.mark.anyio
 
-FREE = "moonshotai/kimi-k2.5:free"
-PAID = "moonshotai/kimi-k2.5"
-HAIKU = "claude-haiku-4-5-20251001"
-CLOSED_PORT = "http://127.0.0.1:9/api/gateway"
 USAGE = ChatUsage(prompt_tokens=120, completion_tokens=40, reasoning_tokens=12, cost=0.00042)
 """Explicit usage: the fake would otherwise estimate it from the request's size, which differs by the
 stream keys alone."""
@@ -69,21 +70,6 @@ async def kilo() -> AsyncIterator[FakeKilo]:
         yield fake
 
 
-@asynccontextmanager
-async def kilo_provider(kilo: FakeKilo | None, **env: str) -> AsyncIterator[OpenRouterProvider]:
-    """The provider as the plugin builds it, pointed at the fake (``env`` adds RELAYGATE_* values)."""
-    settings = {"RELAYGATE_KILO_BASE_URL": kilo.base_url if kilo is not None else CLOSED_PORT, **env}
-    provider = build(Settings(settings))
-    try:
-        yield provider
-    finally:
-        await provider.aclose()
-
-
-def ask(prompt: str = "hi", **fields: Any) -> Request:
-    return Request(model=HAIKU, messages=(Message(role="user", content=(TextPart(text=prompt),)),), **fields)
-
-
 def whole(request: Request, upstream_model: str = FREE) -> RequestContext:
     """The context of a caller that reads only the whole answer."""
     return RequestContext(requested_model=request.model, upstream_model=upstream_model, streaming=False)
@@ -93,20 +79,8 @@ def streamed(request: Request, upstream_model: str = FREE) -> RequestContext:
     return RequestContext(requested_model=request.model, upstream_model=upstream_model)
 
 
-async def collect(provider: OpenRouterProvider, request: Request, ctx: RequestContext) -> list[StreamEvent]:
-    events = provider.stream(request, ctx)
-    try:
-        return [event async for event in events]
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
-
-
 async def answer(provider: OpenRouterProvider, request: Request, ctx: RequestContext) -> Response:
     return accumulate(await collect(provider, request, ctx))
-
-
-def chat_calls(kilo: FakeKilo) -> list[Any]:
-    return kilo.requests_to("/chat/completions", "POST")
 
 
 def recorded_body(name: str) -> bytes:
