@@ -22,7 +22,13 @@ import orjson
 from gateway_core.errors import GatewayError
 from gateway_core.plugins import PluginError
 from gateway_core.settings import Settings
-from gateway_server.cli_backends import CALL_TIMEOUT, CommandError, _gateway_answers, gateway_url
+from gateway_server.cli_backends import (
+    CALL_TIMEOUT,
+    CommandError,
+    _gateway_answers,
+    admin_request,
+    gateway_url,
+)
 
 
 class AdminClient:
@@ -34,19 +40,9 @@ class AdminClient:
 
     async def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The body of a successful answer; the admin error message as :class:`CommandError` otherwise."""
-        try:
-            answer = await self._http.request(method, path, json=None if body is None else dict(body))
-        except httpx.HTTPError as exc:
-            raise CommandError(f"{self.where} did not answer {method} {path}: {exc}") from exc
-        try:
-            content = orjson.loads(answer.content)
-        except orjson.JSONDecodeError:
-            content = None
-        if answer.is_success and isinstance(content, dict):
-            return content
-        if isinstance(content, dict) and isinstance(content.get("error"), str):
-            raise CommandError(content["error"])
-        raise CommandError(f"{self.where} answered {method} {path} with HTTP {answer.status_code}")
+        return await admin_request(
+            self._http, self.where, method, path, body=None if body is None else dict(body)
+        )
 
 
 @asynccontextmanager

@@ -40,6 +40,32 @@ class CommandError(Exception):
         self.message = message
 
 
+async def admin_request(
+    http: httpx.AsyncClient,
+    where: str,
+    method: str,
+    path: str,
+    *,
+    params: dict[str, str] | None = None,
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The body of a running gateway's successful admin answer; its error message as
+    :class:`CommandError` otherwise. ``where`` names the gateway in messages."""
+    try:
+        answer = await http.request(method, path, params=params, json=body)
+    except httpx.HTTPError as exc:
+        raise CommandError(f"{where} did not answer {method} {path}: {exc}") from exc
+    try:
+        content = orjson.loads(answer.content)
+    except orjson.JSONDecodeError:
+        content = None
+    if answer.is_success and isinstance(content, dict):
+        return content
+    if isinstance(content, dict) and isinstance(content.get("error"), str):
+        raise CommandError(content["error"])
+    raise CommandError(f"{where} answered {method} {path} with HTTP {answer.status_code}")
+
+
 class Accounts(Protocol):
     """The account operations of the admin API; every method returns the route's JSON body."""
 
@@ -80,19 +106,7 @@ class RemoteAccounts:
         query = dict(params or {})
         if self._provider is not None:
             query["provider"] = self._provider
-        try:
-            answer = await self._http.request(method, path, params=query, json=body)
-        except httpx.HTTPError as exc:
-            raise CommandError(f"{self.where} did not answer {method} {path}: {exc}") from exc
-        try:
-            content = orjson.loads(answer.content)
-        except orjson.JSONDecodeError:
-            content = None
-        if answer.is_success and isinstance(content, dict):
-            return content
-        if isinstance(content, dict) and isinstance(content.get("error"), str):
-            raise CommandError(content["error"])
-        raise CommandError(f"{self.where} answered {method} {path} with HTTP {answer.status_code}")
+        return await admin_request(self._http, self.where, method, path, params=query, body=body)
 
     async def list_accounts(self) -> dict[str, Any]:
         return await self._call("GET", "/accounts")
