@@ -6,10 +6,11 @@ gateway (when there is one) serves from the test's loop.
 
 from __future__ import annotations
 
+import gc
 import io
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from litestar import Litestar
 from gateway_core.gateway import Gateway
 from gateway_core.settings import Settings
 from gateway_server import ServerConfig, cli_backends, create_app
-from gateway_server.cli import main
+from gateway_server.cli import GC_YOUNG_THRESHOLD, main
 from gateway_server.cli_backends import gateway_url
 from gateway_server.cli_output import duration, table
 from tests.serving import serve
@@ -376,6 +377,31 @@ def test_serve_refuses_to_start_on_a_store_it_cannot_open(
     assert main(["serve", "--port", str(closed_port())]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"relaygate: not starting: cannot open the state store in {home}:")
+
+
+@pytest.fixture
+def collector_restored() -> Iterator[None]:
+    """The collector as it was: ``serve`` tunes it for the whole process."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+@pytest.mark.usefixtures("collector_restored")
+def test_serve_runs_the_server_with_a_tuned_garbage_collector(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    def record(app: Litestar, **options: Any) -> None:
+        seen.update(options, threshold=gc.get_threshold(), frozen=gc.get_freeze_count())
+
+    gc.unfreeze()
+    monkeypatch.setattr("uvicorn.run", record)
+    assert main(["serve", "--port", "9123"]) == 0
+    assert seen["threshold"][0] == GC_YOUNG_THRESHOLD
+    assert seen["frozen"] > 0  # what startup built is out of every later collection
+    served = (seen["host"], seen["port"], seen["loop"], seen["http"])
+    assert served == ("127.0.0.1", 9123, "uvloop", "httptools")
 
 
 # --- pieces -----------------------------------------------------------------------------------------
