@@ -65,6 +65,10 @@ async def test_the_shared_client_posts_the_body_and_headers_it_is_given(base_url
     assert [seen["body"] for seen in SEEN] == [b'{"n":1}', b'{"n":2}']
     assert all(seen["headers"]["user-agent"] == "relaygate-test" for seen in SEEN)
     assert all(seen["headers"]["content-type"] == "application/json" for seen in SEEN)
+    # A body of known length, to the host of the URL; never chunked.
+    assert all(seen["headers"]["content-length"] == "7" for seen in SEEN)
+    assert all("transfer-encoding" not in seen["headers"] for seen in SEEN)
+    assert all(seen["headers"]["host"] == base_url.removeprefix("http://") for seen in SEEN)
 
 
 async def test_the_shared_client_keeps_no_cookies_from_an_upstream(base_url: str) -> None:
@@ -89,13 +93,13 @@ async def test_a_client_a_plugin_built_itself_is_used_as_it_is(base_url: str) ->
     assert SEEN[1]["headers"].get("cookie") == "__cf_bm=tracker", "its own cookie jar is honoured"
 
 
-async def test_an_open_answer_does_not_keep_the_body_it_was_asked_with(base_url: str) -> None:
+async def test_an_open_answer_keeps_no_body_or_credentials_it_was_sent_with(base_url: str) -> None:
     client = create_http_client(Timeouts(), max_connections=4)
     async with client:
         response = await send_streaming(
             client,
             f"{base_url}/echo",
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", "authorization": "Bearer secret-token"},
             body=b'{"big": "' + b"x" * 100_000 + b'"}',
             deadline=anyio.current_time() + 10,
             upstream="the test upstream",
@@ -104,6 +108,7 @@ async def test_an_open_answer_does_not_keep_the_body_it_was_asked_with(base_url:
         try:
             assert response.request.content == b""
             assert str(response.request.url) == f"{base_url}/echo"
+            assert "authorization" not in response.request.headers, "nor the credentials"
             assert len(SEEN[0]["body"]) > 100_000, "the whole body was sent"
         finally:
             await close_response(response)
