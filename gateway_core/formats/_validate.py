@@ -86,19 +86,28 @@ def expect_bool(value: object, path: str) -> bool:
 
 def required(body: dict[str, Any], key: str, path: str) -> Any:
     """``body[key]``, or an error saying the field is required."""
-    if key not in body or body[key] is None:
+    value = body.get(key)
+    if value is None:
         fail(join(path, key), "field required")
-    return body[key]
+    return value
+
+
+# The optional_* readers are called for every field of every message and tool: the field's path is
+# only put together when the value is wrong (a large request has hundreds of fields).
 
 
 def optional_str(body: dict[str, Any], key: str, path: str) -> str | None:
     value = body.get(key)
-    return None if value is None else expect_str(value, join(path, key))
+    if value is None or type(value) is str:
+        return value
+    return expect_str(value, join(path, key))
 
 
 def optional_int(body: dict[str, Any], key: str, path: str) -> int | None:
     value = body.get(key)
-    return None if value is None else expect_int(value, join(path, key))
+    if value is None or type(value) is int:
+        return value
+    return expect_int(value, join(path, key))
 
 
 def optional_number(body: dict[str, Any], key: str, path: str) -> float | None:
@@ -108,7 +117,9 @@ def optional_number(body: dict[str, Any], key: str, path: str) -> float | None:
 
 def optional_bool(body: dict[str, Any], key: str, path: str) -> bool | None:
     value = body.get(key)
-    return None if value is None else expect_bool(value, join(path, key))
+    if value is None or type(value) is bool:
+        return value
+    return expect_bool(value, join(path, key))
 
 
 def build(model: type[M], path: str, /, **fields: Any) -> M:

@@ -7,6 +7,7 @@ variable, so the host reports it against this plugin before any request is serve
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -87,7 +88,13 @@ class OpenRouterSettings:
     @property
     def host(self) -> str:
         """The gateway's host name, for error messages (``api.kilo.ai``, ``openrouter.ai``)."""
-        return urlsplit(self.base_url).hostname or self.base_url
+        return _host_of(self.base_url)
+
+
+@functools.lru_cache(maxsize=16)
+def _host_of(url: str) -> str:
+    """Asked several times per request (every error message names the host): parsed once."""
+    return urlsplit(url).hostname or url
 
 
 def _key(name: str, value: str | None) -> str | None:

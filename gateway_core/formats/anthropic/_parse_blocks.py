@@ -74,7 +74,10 @@ _UNSUPPORTED_BLOCKS: dict[str, str] = {
 
 
 def req_str(obj: dict[str, Any], key: str, path: str) -> str:
-    """``obj[key]`` as a string, or an error naming ``path.key``."""
+    """``obj[key]`` as a string, or an error naming ``path.key`` (only then put together)."""
+    value = obj.get(key)
+    if type(value) is str:
+        return value
     return expect_str(required(obj, key, path), join(path, key))
 
 
@@ -94,10 +97,13 @@ def _citations(value: object, path: str) -> tuple[dict[str, Any], ...] | None:
 
 
 def _text(block: dict[str, Any], path: str, native: str) -> TextPart:
+    citations, cache_control = block.get("citations"), block.get("cache_control")
     return TextPart(
         text=req_str(block, "text", path),
-        citations=_citations(block.get("citations"), join(path, "citations")),
-        cache_control=parse_cache_control(block.get("cache_control"), join(path, "cache_control")),
+        citations=None if citations is None else _citations(citations, join(path, "citations")),
+        cache_control=None
+        if cache_control is None
+        else parse_cache_control(cache_control, join(path, "cache_control")),
     )
 
 

@@ -155,7 +155,8 @@ def _parse_tools(value: object, path: str) -> tuple[Tool, ...]:
 def _parse_tool(value: object, path: str) -> Tool:
     obj = expect_object(value, path)
     name = req_str(obj, "name", path)
-    cache_control = parse_cache_control(obj.get("cache_control"), join(path, "cache_control"))
+    cache = obj.get("cache_control")
+    cache_control = None if cache is None else parse_cache_control(cache, join(path, "cache_control"))
     tool_type = optional_str(obj, "type", path)
     if tool_type is not None and tool_type != "custom":
         # A server tool (`web_search_20250305`...): its options are whatever else it carries.
@@ -164,11 +165,18 @@ def _parse_tool(value: object, path: str) -> Tool:
     return Tool(
         name=name,
         description=optional_str(obj, "description", path),
-        input_schema=expect_object(required(obj, "input_schema", path), join(path, "input_schema")),
+        input_schema=_input_schema(obj, path),
         strict=optional_bool(obj, "strict", path),
         defer_loading=optional_bool(obj, "defer_loading", path),
         cache_control=cache_control,
     )
+
+
+def _input_schema(tool: dict[str, Any], path: str) -> dict[str, Any]:
+    schema = tool.get("input_schema")
+    if type(schema) is dict:
+        return schema
+    return expect_object(required(tool, "input_schema", path), join(path, "input_schema"))
 
 
 def _parse_tool_choice(value: object, path: str) -> tuple[ToolChoice | None, bool | None]:
