@@ -232,7 +232,10 @@ async def read_body(response: httpx.Response, deadline: float, limit: int = MAX_
 
 async def close_response(response: httpx.Response) -> None:
     """Close a response even from a cancelled scope (a client that went away): the connection is
-    released, or dropped when its body was not read to the end, which cancels the upstream call."""
+    released, or dropped when its body was not read to the end, which cancels the upstream call.
+    A response closed already (a body read whole) costs nothing here."""
+    if response.is_closed:
+        return
     # Closing is best effort: the connection is dropped either way.
     deadline = anyio.current_time() + DRAIN_SECONDS
     with anyio.CancelScope(shield=True, deadline=deadline), contextlib.suppress(Exception):

@@ -74,7 +74,8 @@ async def read_whole_body(response: httpx.Response, deadline: float, *, limit: i
     Unlike :func:`gateway_core.upstream.read_body` (for error bodies, where a part is still worth
     reporting), a part of an answer is no answer: running out of time is an
     :class:`UpstreamTimeoutError`, a broken connection or a body over ``limit`` bytes an
-    :class:`UpstreamError`.
+    :class:`UpstreamError`. A body read whole closes its response, as httpx's ``aread`` does: the
+    connection goes back to the pool at once, and closing it later costs nothing.
     """
     chunks: list[bytes] = []
     size = 0
@@ -89,4 +90,5 @@ async def read_whole_body(response: httpx.Response, deadline: float, *, limit: i
             raise upstream.transport_error(exc, "reading the answer", host) from exc
     if scope.cancelled_caught:
         raise UpstreamTimeoutError(f"{host} did not finish its answer in time")
+    await response.aclose()
     return b"".join(chunks)

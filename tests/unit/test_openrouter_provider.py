@@ -434,6 +434,19 @@ async def test_a_whole_body_is_read_across_its_chunks() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_body_read_whole_closes_its_response() -> None:
+    body = Body([PADDED])
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(200, stream=body)))
+    response = await http.send(http.build_request("POST", "http://kilo.test/chat/completions"), stream=True)
+
+    raw = await read_whole_body(response, anyio.current_time() + 5, limit=1 << 20, host="api.kilo.ai")
+
+    assert raw == PADDED
+    assert response.is_closed
+    assert body.closed, "the connection goes back at once"
+
+
+@pytest.mark.anyio
 async def test_a_body_that_stalls_before_its_end_is_a_timeout_not_a_part() -> None:
     with pytest.raises(UpstreamTimeoutError, match=r"^api\.kilo\.ai did not finish its answer in time$"):
         await read_answer(Body([PADDED[:200]], then="stall"), seconds=0.05)
