@@ -28,6 +28,8 @@ import asyncio
 import contextlib
 import functools
 import math
+import socket
+import ssl
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -101,12 +103,47 @@ def create_http_client(timeouts: UpstreamTimeouts, *, max_connections: int) -> h
     timeout = httpx.Timeout(
         connect=timeouts.connect_timeout, read=backstop, write=backstop, pool=timeouts.first_event_timeout
     )
-    transport = AiohttpTransport(
-        limits=httpx.Limits(max_connections=max_connections, keepalive_expiry=KEEPALIVE_SECONDS)
-    )
+    limits = httpx.Limits(max_connections=max_connections, keepalive_expiry=KEEPALIVE_SECONDS)
+    transport = AiohttpTransport(limits=limits)
+    transport.client = functools.partial(_session, limits, transport.ssl_context)
     client = httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False, follow_redirects=False)
     _DIRECT_TRANSPORTS[client] = transport
     return client
+
+
+READ_BUFFER = 16 * 1024
+"""How much of an answer aiohttp keeps ahead of the gateway, per connection: it stops reading the
+socket at twice this (its default is 64 KiB)."""
+RECEIVE_BUFFER = 64 * 1024
+"""The kernel's receive buffer of an upstream connection (``SO_RCVBUF``; Linux doubles it for its
+bookkeeping), the size of the kernel's usual initial buffer, here not grown by autotuning.
+
+Both bound what an upstream that writes faster than the gateway forwards can push into the gateway's
+memory: the loop reads everything the kernel holds at once (up to 256 KiB), and aiohttp parses all of
+it before it pauses. When 256 answers were released at once, each connection's whole answer (~200 KB)
+sat in the process; now the rest waits in the upstream's send buffer. A model's stream needs a tiny
+fraction of what a 64 KiB window carries, even across an ocean (~400 KB/s at 150 ms)."""
+
+
+def _session(limits: httpx.Limits, tls: ssl.SSLContext) -> aiohttp.ClientSession:
+    """The aiohttp session behind a shared client, made on its first request (it needs a running loop):
+    the one the transport would make (its connection limit, keep-alive and TLS context), reading
+    ahead at most :data:`READ_BUFFER` and :data:`RECEIVE_BUFFER`."""
+    connector = aiohttp.TCPConnector(
+        limit=limits.max_connections or 0,
+        keepalive_timeout=limits.keepalive_expiry,
+        ssl=tls,
+        socket_factory=_upstream_socket,
+    )
+    return aiohttp.ClientSession(connector=connector, read_bufsize=READ_BUFFER)
+
+
+def _upstream_socket(address: tuple[Any, ...]) -> socket.socket:
+    """A socket for an upstream connection (aiohttp's ``socket_factory``), with :data:`RECEIVE_BUFFER`."""
+    family, kind, protocol = address[:3]
+    sock = socket.socket(family=family, type=kind, proto=protocol)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    return sock
 
 
 _DIRECT_TRANSPORTS: weakref.WeakKeyDictionary[httpx.AsyncClient, httpx.AsyncBaseTransport] = (

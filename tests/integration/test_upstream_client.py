@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import anyio
 import httpx
 import pytest
+from httpx_aiohttp import AiohttpTransport
 from litestar import Litestar, Request, Response, post
+from litestar.response import Stream
 
-from gateway_core.upstream import close_response, create_http_client, read_body, send_streaming
+from gateway_core import upstream
+from gateway_core.upstream import (
+    READ_BUFFER,
+    close_response,
+    create_http_client,
+    read_body,
+    send_streaming,
+)
 from tests.serving import serve
 
 pytestmark = pytest.mark.anyio
@@ -25,6 +36,17 @@ async def echo(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(b"pong", headers={"set-cookie": "__cf_bm=tracker; Path=/"}, media_type="text/plain")
 
 
+@post("/stream", status_code=200)
+async def endless() -> Stream:
+    """An answer that keeps its connection busy: a first chunk, then nothing until the client leaves."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"data: {}\n\n"
+        await anyio.sleep_forever()
+
+    return Stream(chunks(), media_type="text/event-stream")
+
+
 @dataclass(frozen=True)
 class Timeouts:
     connect_timeout: float = 3.0
@@ -35,7 +57,7 @@ class Timeouts:
 @pytest.fixture
 async def base_url() -> AsyncIterator[str]:
     SEEN.clear()
-    async with serve(Litestar([echo], openapi_config=None, logging_config=None)) as url:
+    async with serve(Litestar([echo, endless], openapi_config=None, logging_config=None)) as url:
         yield url
 
 
@@ -69,6 +91,29 @@ async def test_the_shared_client_posts_the_body_and_headers_it_is_given(base_url
     assert all(seen["headers"]["content-length"] == "7" for seen in SEEN)
     assert all("transfer-encoding" not in seen["headers"] for seen in SEEN)
     assert all(seen["headers"]["host"] == base_url.removeprefix("http://") for seen in SEEN)
+
+
+async def test_the_shared_client_reads_ahead_of_the_gateway_only_a_little(
+    base_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upstream, "RECEIVE_BUFFER", 24 * 1024)  # not a size the kernel picks itself
+    client = create_http_client(Timeouts(), max_connections=4)
+    async with client:
+        await post_twice(client, f"{base_url}/echo")
+        transport = client._transport
+        assert isinstance(transport, AiohttpTransport)
+        session = transport.client  # the aiohttp session, made by the first request
+        assert isinstance(session, aiohttp.ClientSession)
+        async with session.post(f"{base_url}/stream", data=b"{}") as response:
+            low, high = response.content.get_read_buffer_limits()
+            assert response.connection is not None, "the answer is still open"
+            assert response.connection.transport is not None
+            sock = response.connection.transport.get_extra_info("socket")
+            received = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+    # aiohttp stops reading the socket at `high` bytes not yet consumed (its default is 128 KiB).
+    assert (low, high) == (READ_BUFFER, 2 * READ_BUFFER)
+    assert received == 2 * 24 * 1024, "the kernel's buffer is the one asked for (Linux doubles it)"
 
 
 async def test_the_shared_client_keeps_no_cookies_from_an_upstream(base_url: str) -> None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, 
 from contextlib import aclosing
 from dataclasses import dataclass
 
+import aiohttp
 import anyio
 import anyio.lowlevel
 import httpx
@@ -94,7 +95,7 @@ async def test_the_shared_client_is_built_without_opening_anything() -> None:
 
     transport = http._transport
     assert isinstance(transport, AiohttpTransport)
-    assert transport.client is None, "the aiohttp session is created on the first request"
+    assert not isinstance(transport.client, aiohttp.ClientSession), "it is made on the first request"
     await http.aclose()
 
 
