@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
 
 from gateway_core.accounts import AccountPool
@@ -93,7 +94,8 @@ async def test_registering_does_no_io(up: FakeUpstreams) -> None:
     assert up.oauth.requests == []
     provider = gateway.providers["codex"]
     assert isinstance(provider, CodexProvider)
-    assert provider._http._transport.client is None, "no HTTP session opened"  # type: ignore[attr-defined]
+    session = provider._http._transport.client  # type: ignore[attr-defined]
+    assert not isinstance(session, aiohttp.ClientSession), "no HTTP session opened"
     await gateway.aclose()
 
 

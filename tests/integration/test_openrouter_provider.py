@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import anyio
 import orjson
 import pytest
@@ -638,7 +639,8 @@ async def test_registering_does_no_io(kilo: FakeKilo) -> None:
     async with Gateway.from_plugins(settings={"RELAYGATE_KILO_BASE_URL": kilo.base_url}) as gateway:
         provider = gateway.providers["kilo"]
         assert isinstance(provider, OpenRouterProvider)
-        assert provider._http._transport.client is None, "no HTTP session opened"  # type: ignore[attr-defined]
+        session = provider._http._transport.client  # type: ignore[attr-defined]
+        assert not isinstance(session, aiohttp.ClientSession), "no HTTP session opened"
 
     assert kilo.requests == []
 

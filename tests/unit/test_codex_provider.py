@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import anyio
 import httpx
 import orjson
@@ -150,7 +151,7 @@ async def test_the_shared_client_is_built_without_opening_anything() -> None:
 
     transport = client._transport
     assert isinstance(transport, AiohttpTransport)
-    assert transport.client is None, "the aiohttp session is created on the first request"
+    assert not isinstance(transport.client, aiohttp.ClientSession), "it is made on the first request"
     assert client.timeout.connect == 10.0
     await client.aclose()
 
