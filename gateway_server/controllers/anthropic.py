@@ -11,9 +11,8 @@ from typing import Any
 
 from litestar import Controller, get, post
 from litestar import Request as HttpRequest
-from litestar import Response as HttpResponse
 from litestar.params import FromPath, FromQuery
-from litestar.response import Stream as StreamResponse
+from litestar.response.base import ASGIResponse
 
 from gateway_core.errors import NotFoundError
 from gateway_core.formats import anthropic
@@ -82,7 +81,7 @@ class AnthropicController(Controller):
     exception_handlers = {Exception: anthropic_errors}
 
     @post("/messages", status_code=200)
-    async def create_message(self, request: HttpRequest[Any, Any, Any]) -> HttpResponse[Any] | StreamResponse:
+    async def create_message(self, request: HttpRequest[Any, Any, Any]) -> ASGIResponse:
         canonical = anthropic.parse_request(await read_json(request))
         stream = await open_stream(request, canonical)
         headers = {"request-id": _request_id()}

@@ -1,5 +1,8 @@
 """What the inference controllers share: open a primed stream, answer it streamed or whole.
 
+Answers are handed to Litestar as ready ASGI responses (the body serialised here, once), which spares
+each request Litestar's response resolution.
+
 The upstream stream is opened (and its first event awaited) before any status is committed, so a
 failure before the answer starts is a proper HTTP error; afterwards it can only be an in-band error
 event (DESIGN §6). A non-streaming answer is the same stream reduced by the one reducer.
@@ -10,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from litestar import Request as HttpRequest
-from litestar import Response as HttpResponse
-from litestar.response import Stream as StreamResponse
+from litestar.response.base import ASGIResponse
+from litestar.response.streaming import ASGIStreamingResponse
 
 from gateway_core.gateway import Stream
 from gateway_core.models import Request, Response
@@ -52,11 +56,11 @@ def streamed(
     encode: Callable[[StreamEvent], bytes],
     keepalive: bytes,
     headers: dict[str, str] | None = None,
-) -> StreamResponse:
+) -> ASGIResponse:
     config = http.app.state.config
     body = sse_body(stream, encode, keepalive=keepalive, interval=config.keepalive_seconds)
-    return StreamResponse(
-        body,
+    return ASGIStreamingResponse(
+        iterator=body,
         media_type="text/event-stream",
         headers={
             "cache-control": "no-cache",
@@ -67,7 +71,9 @@ def streamed(
     )
 
 
-def whole(
-    content: dict[str, Any], stream: Stream, headers: dict[str, str] | None = None
-) -> HttpResponse[Any]:
-    return HttpResponse(content=content, headers={**served_by(stream), **(headers or {})})
+def whole(content: dict[str, Any], stream: Stream, headers: dict[str, str] | None = None) -> ASGIResponse:
+    return ASGIResponse(
+        body=orjson.dumps(content),
+        media_type="application/json",
+        headers={**served_by(stream), **(headers or {})},
+    )

@@ -6,8 +6,7 @@ from typing import Any
 
 from litestar import Controller, post
 from litestar import Request as HttpRequest
-from litestar import Response as HttpResponse
-from litestar.response import Stream as StreamResponse
+from litestar.response.base import ASGIResponse
 
 from gateway_core.formats import openai_chat
 from gateway_core.sse import encode_comment
@@ -23,9 +22,7 @@ class OpenAIController(Controller):
     exception_handlers = {Exception: openai_errors}
 
     @post("/completions", status_code=200)
-    async def create_chat_completion(
-        self, request: HttpRequest[Any, Any, Any]
-    ) -> HttpResponse[Any] | StreamResponse:
+    async def create_chat_completion(self, request: HttpRequest[Any, Any, Any]) -> ASGIResponse:
         body = await read_json(request)
         canonical = openai_chat.parse_request(body)
         stream = await open_stream(request, canonical)
