@@ -157,6 +157,27 @@ def test_lifecycle_events_after_the_start_are_not_read() -> None:
     assert decoder.feed(unread) == []
 
 
+def test_the_start_is_read_from_the_leading_response_id_without_parsing_the_echoed_request() -> None:
+    """As the backend writes it (recorded streams): the id first, then the request echoed back."""
+    decoder = StreamDecoder(model=MODEL)
+    head = '{"type":"response.created","sequence_number":0,"response":{"id":"resp_7","instructions":"'
+    created = ServerSentEvent(data=head + "x" * 50_000 + "…never parsed", event="response.created")
+
+    assert decoder.feed(created) == [MessageStart(id="msg_7", model=MODEL)]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"response": {"id": "resp_7", "status": "in_progress"}, "type": "response.created"},
+        {"type": "response.created", "response": {"object": "response", "id": "resp_7"}},
+    ],
+    ids=["type-last", "id-not-first"],
+)
+def test_a_lifecycle_event_in_another_order_is_parsed_for_its_id(payload: dict[str, Any]) -> None:
+    assert StreamDecoder(model=MODEL).feed(event(payload)) == [MessageStart(id="msg_7", model=MODEL)]
+
+
 def test_reasoning_summary_stream_gives_the_joined_summary_and_the_encrypted_content() -> None:
     done_texts = [
         e.json()["text"]

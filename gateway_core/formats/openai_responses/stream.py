@@ -15,6 +15,7 @@ short path in :meth:`StreamDecoder.feed` that does what the general routing woul
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +93,12 @@ _HOT_DELTAS = (_TEXT_DELTA, _SUMMARY_DELTA)
 _LIFECYCLE = frozenset({"response.created", "response.in_progress", "response.queued"})
 _FINISHED = {"response.completed": "completed", "response.incomplete": "incomplete"}
 _CUSTOM_INPUT_OPEN = '{"input":"'
+_LEADING_RESPONSE_ID = re.compile(
+    r'\{"type":"response\.(?:created|in_progress|queued)"(?:,"sequence_number":\d+)?'
+    r',"response":\{"id":"([^"\\]*)"'
+)
+"""A lifecycle event as the backend writes it, its response id first: the start of the answer is read
+from there, without parsing the rest (the whole request echoed back, tens of KB)."""
 _CUSTOM_INPUT_CLOSE = '"}'
 
 
@@ -138,10 +145,16 @@ class StreamDecoder:
         """Decode one event; unknown events, unknown fields and garbage data are ignored."""
         if self._finished:
             return []
-        if self._started and event.event in _LIFECYCLE:
-            # `in_progress` repeats `created`, and both echo the whole request (instructions, tools:
-            # tens of KB): once the answer started there is nothing in it to parse for.
-            return []
+        if event.event in _LIFECYCLE:
+            # `created` and `in_progress` echo the whole request (instructions, tools: tens of KB); all
+            # the decoder takes from them is the response id, which leads, so it is read from there.
+            if self._started:
+                return []
+            leading = _LEADING_RESPONSE_ID.match(event.data)
+            if leading is not None:
+                start: list[StreamEvent] = []
+                self._ensure_started({"id": leading.group(1)}, start)
+                return start
         try:
             payload = orjson.loads(event.data)
         except ValueError:
