@@ -115,8 +115,8 @@ READ_BUFFER = 16 * 1024
 """How much of an answer aiohttp keeps ahead of the gateway, per connection: it stops reading the
 socket at twice this (its default is 64 KiB)."""
 RECEIVE_BUFFER = 64 * 1024
-"""The kernel's receive buffer of an upstream connection (``SO_RCVBUF``; Linux doubles it for its
-bookkeeping), the size of the kernel's usual initial buffer, here not grown by autotuning.
+"""The kernel's receive buffer of an upstream connection (``SO_RCVBUF``): 128 KiB once Linux doubles
+it for its bookkeeping, the kernel's usual initial buffer, here not grown by autotuning.
 
 Both bound what an upstream that writes faster than the gateway forwards can push into the gateway's
 memory: the loop reads everything the kernel holds at once (up to 256 KiB), and aiohttp parses all of

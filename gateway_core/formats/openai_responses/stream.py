@@ -93,13 +93,13 @@ _HOT_DELTAS = (_TEXT_DELTA, _SUMMARY_DELTA)
 _LIFECYCLE = frozenset({"response.created", "response.in_progress", "response.queued"})
 _FINISHED = {"response.completed": "completed", "response.incomplete": "incomplete"}
 _CUSTOM_INPUT_OPEN = '{"input":"'
+_CUSTOM_INPUT_CLOSE = '"}'
 _LEADING_RESPONSE_ID = re.compile(
     r'\{"type":"response\.(?:created|in_progress|queued)"(?:,"sequence_number":\d+)?'
     r',"response":\{"id":"([^"\\]*)"'
 )
 """A lifecycle event as the backend writes it, its response id first: the start of the answer is read
 from there, without parsing the rest (the whole request echoed back, tens of KB)."""
-_CUSTOM_INPUT_CLOSE = '"}'
 
 
 @dataclass(slots=True)
