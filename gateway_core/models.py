@@ -289,6 +289,11 @@ class Usage(_Canonical):
         return self.input_tokens + self.cached_input_tokens + self.cache_write_tokens
 
 
+NO_USAGE = Usage()
+"""Zero usage, shared: canonical objects are immutable, and events and answers that know no usage
+yet would otherwise each build (and validate) their own."""
+
+
 class Response(_Canonical):
     """A complete answer: what :func:`gateway_core.streaming.accumulate` builds from a stream."""
 
@@ -297,7 +302,7 @@ class Response(_Canonical):
     content: tuple[Part, ...]
     stop_reason: StopReason | None = None
     stop_sequence: str | None = None
-    usage: Usage = Usage()
+    usage: Usage = NO_USAGE
 
 
 class ModelInfo(_Canonical):

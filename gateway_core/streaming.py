@@ -14,13 +14,14 @@ and they are built on the hot path, from data a wire decoder has already checked
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic_core import from_json
 
 from gateway_core.errors import GatewayError, UpstreamError
 from gateway_core.models import (
+    NO_USAGE,
     Part,
     ReasoningPart,
     Response,
@@ -37,7 +38,7 @@ class MessageStart:
 
     id: str
     model: str
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = NO_USAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +201,7 @@ class Accumulator:
     def __init__(self) -> None:
         self._id = ""
         self._model = ""
-        self._start_usage = Usage()
+        self._start_usage = NO_USAGE
         self._final_usage: Usage | None = None
         self._stop_reason: StopReason | None = None
         self._stop_sequence: str | None = None

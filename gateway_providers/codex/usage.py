@@ -21,7 +21,7 @@ from typing import Final
 
 import anyio
 
-from gateway_core.models import Usage
+from gateway_core.models import NO_USAGE, Usage
 from gateway_core.store import COUNTER_FIELDS, AccountNotFoundError, JSONValue, Store, UsageIncrement
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def increment_for(
 ) -> UsageIncrement:
     """One request's counters. The canonical ``input_tokens`` are the uncached ones; the store
     counts input with cached tokens included (as the Codex backend reports it)."""
-    u = usage or Usage()
+    u = usage or NO_USAGE
     return UsageIncrement(
         email=email,
         model=model or "unknown",

@@ -257,18 +257,23 @@ def _is_whole_body(content_type: str, *, streaming: bool) -> bool:
     return "json" in content_type or not streaming
 
 
+_EMPTY_REASONING = ReasoningPart()
+_EMPTY_TEXT = TextPart(text="")
+"""The skeletons parts open with (shared: canonical parts are immutable)."""
+
+
 def response_events(response: Response) -> Iterator[StreamEvent]:
     """The canonical events of a complete response, as a stream would have carried them."""
     yield MessageStart(id=response.id, model=response.model)
     for index, part in enumerate(response.content):
         if isinstance(part, ReasoningPart):
-            yield PartStart(index, ReasoningPart())
+            yield PartStart(index, _EMPTY_REASONING)
             if part.text:
                 yield ReasoningDelta(index, part.text)
             if part.signature:
                 yield SignatureDelta(index, part.signature, part.provider)
         elif isinstance(part, TextPart):
-            yield PartStart(index, TextPart(text=""))
+            yield PartStart(index, _EMPTY_TEXT)
             if part.text:
                 yield TextDelta(index, part.text)
         elif isinstance(part, ToolCallPart):

@@ -22,7 +22,7 @@ from gateway_core.formats.anthropic._errors import error_from_payload
 from gateway_core.formats.anthropic._parse_blocks import parse_block
 from gateway_core.formats.anthropic._response import map_stop_reason, parse_usage
 from gateway_core.formats.anthropic._signature import ANTHROPIC, decode_signature
-from gateway_core.models import Usage
+from gateway_core.models import NO_USAGE
 from gateway_core.sse import ServerSentEvent
 from gateway_core.streaming import (
     CitationDelta,
@@ -49,7 +49,7 @@ class StreamDecoder:
     def __init__(self, *, provider: str = ANTHROPIC) -> None:
         self._provider = provider
         """Stamped on signatures the upstream minted itself."""
-        self._start_usage = Usage()
+        self._start_usage = NO_USAGE
         self._open: set[int] = set()
         self._done = False
 

@@ -25,7 +25,7 @@ from gateway_core.formats.anthropic._errors import render_error
 from gateway_core.formats.anthropic._render_blocks import render_part
 from gateway_core.formats.anthropic._response import client_message_id, render_usage
 from gateway_core.formats.anthropic._signature import ANTHROPIC, encode_signature
-from gateway_core.models import Part, ReasoningPart, TextPart, ToolCallPart, Usage
+from gateway_core.models import NO_USAGE, Part, ReasoningPart, TextPart, ToolCallPart
 from gateway_core.sse import encode_json_event
 from gateway_core.streaming import (
     CitationDelta,
@@ -95,7 +95,7 @@ class StreamEncoder:
         """Reasoning tokens of this provider go out verbatim; others in the ``rg1.`` envelope."""
         self._blocks: dict[int, _Block] = {}
         self._next_index = 0
-        self._start_usage = Usage()
+        self._start_usage = NO_USAGE
         self._finished = False
 
     def ping(self) -> bytes:

@@ -20,7 +20,7 @@ from gateway_core.formats._validate import expect_list, expect_object
 from gateway_core.formats.anthropic._parse_blocks import MESSAGE_CONTENT, parse_block, req_str
 from gateway_core.formats.anthropic._render_blocks import render_part
 from gateway_core.formats.anthropic._signature import ANTHROPIC
-from gateway_core.models import Response, StopReason, Usage
+from gateway_core.models import NO_USAGE, Response, StopReason, Usage
 
 _STOP_REASONS: dict[str, StopReason] = {
     reason: reason
@@ -53,7 +53,7 @@ def parse_usage(value: object, base: Usage | None = None) -> Usage:
     ``message_delta.usage`` is cumulative and, on current API versions, repeats the input fields; on
     older ones it has only ``output_tokens``, so the rest must come from ``message_start``.
     """
-    start = base or Usage()
+    start = base or NO_USAGE
     usage = value if isinstance(value, dict) else {}
     details = usage.get("output_tokens_details")
     thinking = _count(details.get("thinking_tokens")) if isinstance(details, dict) else None

@@ -22,7 +22,7 @@ import orjson
 from gateway_core.formats.openai_chat._common import finish_reason_for, usage_to_chat
 from gateway_core.formats.openai_chat._errors import render_error
 from gateway_core.formats.openai_chat._response import new_completion_id
-from gateway_core.models import ReasoningPart, TextPart, ToolCallPart, Usage
+from gateway_core.models import NO_USAGE, ReasoningPart, TextPart, ToolCallPart
 from gateway_core.sse import encode_json_event
 from gateway_core.streaming import (
     ErrorEvent,
@@ -64,7 +64,7 @@ class StreamEncoder:
         self._kinds: dict[int, str] = {}
         self._tool_index: dict[int, int] = {}
         self._pending_arguments: dict[int, dict[str, Any]] = {}
-        self._usage = Usage()
+        self._usage = NO_USAGE
         self._wrote_content = False
         self._finished = False
         self._closed = False

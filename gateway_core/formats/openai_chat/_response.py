@@ -24,7 +24,7 @@ from gateway_core.formats.openai_chat._common import (
     usage_to_chat,
 )
 from gateway_core.formats.openai_chat._errors import error_from_payload
-from gateway_core.models import Part, ReasoningPart, Response, TextPart, ToolCallPart, Usage
+from gateway_core.models import NO_USAGE, Part, ReasoningPart, Response, TextPart, ToolCallPart
 from gateway_core.streaming import parse_tool_arguments
 
 
@@ -102,7 +102,7 @@ def parse_response(
         stop_reason=map_finish_reason(
             choice.get("finish_reason"), has_tool_calls=any(calls), refused=bool(refusal)
         ),
-        usage=usage_from_chat(usage) if isinstance(usage, dict) else Usage(),
+        usage=usage_from_chat(usage) if isinstance(usage, dict) else NO_USAGE,
     )
 
 

@@ -25,7 +25,7 @@ from gateway_core.formats.openai_responses._common import (
     stop_reason,
 )
 from gateway_core.formats.openai_responses.errors import error_from_failure
-from gateway_core.models import Part, ReasoningPart, Response, TextPart, ToolCallPart, Usage
+from gateway_core.models import NO_USAGE, Part, ReasoningPart, Response, TextPart, ToolCallPart
 from gateway_core.streaming import parse_tool_arguments
 
 CALL_ITEM_TYPES = frozenset({"function_call", "custom_tool_call"})
@@ -145,7 +145,7 @@ def parse_response(
         model=model if model is not None else (raw_model if isinstance(raw_model, str) else ""),
         content=tuple(parts),
         stop_reason=stop_reason(status, body.get("incomplete_details"), has_call),
-        usage=parse_usage(body.get("usage")) or Usage(),
+        usage=parse_usage(body.get("usage")) or NO_USAGE,
     )
 
 

@@ -32,7 +32,7 @@ from gateway_core.formats.openai_responses.response import (
     message_texts,
     summary_texts,
 )
-from gateway_core.models import Part, Usage
+from gateway_core.models import NO_USAGE, Part
 from gateway_core.sse import ServerSentEvent
 from gateway_core.streaming import (
     EMPTY_REASONING,
@@ -223,7 +223,7 @@ class StreamDecoder:
         self._ensure_started(response, out)
         self._drain(response.get("output"), out)
         reason = stop_reason(status, response.get("incomplete_details"), self._saw_call)
-        out.append(MessageDelta(stop_reason=reason, usage=parse_usage(response.get("usage")) or Usage()))
+        out.append(MessageDelta(stop_reason=reason, usage=parse_usage(response.get("usage")) or NO_USAGE))
         out.append(MessageStop())
         self._finished = True
 
