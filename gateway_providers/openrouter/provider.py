@@ -53,6 +53,8 @@ from gateway_core.formats.openai_chat import (
 from gateway_core.models import ModelInfo, ReasoningPart, Request, Response, TextPart, ToolCallPart
 from gateway_core.provider import RequestContext
 from gateway_core.streaming import (
+    EMPTY_REASONING,
+    EMPTY_TEXT,
     MessageDelta,
     MessageStart,
     MessageStop,
@@ -257,23 +259,18 @@ def _is_whole_body(content_type: str, *, streaming: bool) -> bool:
     return "json" in content_type or not streaming
 
 
-_EMPTY_REASONING = ReasoningPart()
-_EMPTY_TEXT = TextPart(text="")
-"""The skeletons parts open with (shared: canonical parts are immutable)."""
-
-
 def response_events(response: Response) -> Iterator[StreamEvent]:
     """The canonical events of a complete response, as a stream would have carried them."""
     yield MessageStart(id=response.id, model=response.model)
     for index, part in enumerate(response.content):
         if isinstance(part, ReasoningPart):
-            yield PartStart(index, _EMPTY_REASONING)
+            yield PartStart(index, EMPTY_REASONING)
             if part.text:
                 yield ReasoningDelta(index, part.text)
             if part.signature:
                 yield SignatureDelta(index, part.signature, part.provider)
         elif isinstance(part, TextPart):
-            yield PartStart(index, _EMPTY_TEXT)
+            yield PartStart(index, EMPTY_TEXT)
             if part.text:
                 yield TextDelta(index, part.text)
         elif isinstance(part, ToolCallPart):
