@@ -212,9 +212,18 @@ async def open_loop(
 async def hold_streams(
     spec: Spec, streams: int, pids: Sequence[int], release_url: str, seconds: float, drain: float
 ) -> dict[str, Any]:
+    """Open ``streams`` streams the mock pauses after their first frames, read the server's memory with
+    all of them open, then release them and let them finish.
+
+    The peak is restarted first, so it is the peak of opening and holding these streams in a server
+    that already served everything before (that history stays in its RSS); the peak over the server's
+    whole life is returned beside it.
+    """
     tally = Tally()
     firsts = [asyncio.Event() for _ in range(streams)]
     reading = asyncio.Event()
+    _, life_peak = procstat.memory_kib(pids)
+    peak_restarted = procstat.reset_peak(pids)
     async with aiohttp.ClientSession(connector=_connector(streams)) as session:
         start = time.perf_counter()
         tasks = [
@@ -235,7 +244,14 @@ async def hold_streams(
             await response.read()
         await _finish(tasks, drain)
         elapsed = time.perf_counter() - start
-    return tally.result(elapsed, opened=opened, rss_kib=memory[0], hwm_kib=memory[1])
+    return tally.result(
+        elapsed,
+        opened=opened,
+        rss_kib=memory[0],
+        hwm_kib=memory[1],
+        life_hwm_kib=max(life_peak, memory[1]),
+        peak_restarted=peak_restarted,
+    )
 
 
 async def probe(spec: Spec) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """CPU time and memory of a process and its descendants, read from ``/proc`` (Linux).
 
 CPU is ``utime + stime`` of ``/proc/<pid>/stat`` (every thread of the process, in clock ticks); memory is
-``VmRSS`` (now) and ``VmHWM`` (the peak so far) of ``/proc/<pid>/status``. A server that forks workers is
-measured as the sum over its tree. A process that is gone counts as zero.
+``VmRSS`` (now) and ``VmHWM`` (the peak so far) of ``/proc/<pid>/status``; the peak can be restarted from
+the current RSS (``/proc/<pid>/clear_refs``) to measure one phase of a long run. A server that forks
+workers is measured as the sum over its tree. A process that is gone counts as zero.
 """
 
 from __future__ import annotations
@@ -61,3 +62,16 @@ def memory_kib(pids: Iterable[int]) -> tuple[int, int]:
                 elif line.startswith("VmHWM:"):
                     hwm += int(line.split()[1])
     return rss, hwm
+
+
+def reset_peak(pids: Iterable[int]) -> bool:
+    """Restart ``VmHWM`` of ``pids`` and their descendants from their current RSS, so that the next
+    reading is the peak of what happened since. False if the kernel refused for any of them."""
+    done = True
+    for root in pids:
+        for pid in tree(root):
+            try:
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+            except OSError:
+                done = False
+    return done

@@ -124,6 +124,11 @@ class Hold:
     """Streams that had not finished ``drain`` seconds after the release (cancelled)."""
     rss_kib: int
     hwm_kib: int
+    """The peak while the streams opened and were held (over the whole life if not ``peak_restarted``)."""
+    life_hwm_kib: int
+    """The peak over the server's whole life so far, the load phases and earlier holds included."""
+    peak_restarted: bool
+    """The kernel let the peak be restarted before the streams opened."""
     first_error: str | None
 
 

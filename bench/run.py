@@ -420,6 +420,8 @@ class Run:
                     cut=result["cut"],
                     rss_kib=result["rss_kib"],
                     hwm_kib=result["hwm_kib"],
+                    life_hwm_kib=result["life_hwm_kib"],
+                    peak_restarted=result["peak_restarted"],
                     first_error=result["first_error"],
                 )
             )

@@ -203,9 +203,9 @@ class Evaluation:
         holds = [h for h in self.results.holds if h.target in LANES]
         for index, hold in enumerate(holds):
             lane = "Codex" if hold.target == "relaygate-codex" else "Haiku"
-            when = (
-                "after the load phases" if index == 0 else "same process, after the previous lane's streams"
-            )
+            when = "after the load phases" if index == 0 else "after the previous lane's streams too"
+            if not hold.peak_restarted:
+                when += "; peak over the whole run"
             peak = mb(hold.hwm_kib)
             ok = peak <= RSS_LIMIT_MB and hold.opened >= hold.streams
             checks.append(

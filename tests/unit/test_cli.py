@@ -400,8 +400,8 @@ def test_serve_runs_the_server_with_a_tuned_garbage_collector(monkeypatch: pytes
     assert main(["serve", "--port", "9123"]) == 0
     assert seen["threshold"][0] == GC_YOUNG_THRESHOLD
     assert seen["frozen"] > 0  # what startup built is out of every later collection
-    served = (seen["host"], seen["port"], seen["loop"], seen["http"])
-    assert served == ("127.0.0.1", 9123, "uvloop", "httptools")
+    served = (seen["host"], seen["port"], seen["loop"], seen["http"], seen["ws"])
+    assert served == ("127.0.0.1", 9123, "uvloop", "httptools", "none")
 
 
 # --- pieces -----------------------------------------------------------------------------------------
