@@ -81,29 +81,35 @@ def req_str(obj: dict[str, Any], key: str, path: str) -> str:
     return expect_str(required(obj, key, path), join(path, key))
 
 
-def parse_cache_control(value: object, path: str) -> CacheControl | None:
-    """A ``cache_control`` object; unknown keys are ignored, an unknown cache type is an error."""
+def parse_cache_control(owner: dict[str, Any], path: str) -> CacheControl | None:
+    """The ``cache_control`` object of ``owner`` (a request, block or tool at ``path``), if it has one;
+    unknown keys are ignored, an unknown cache type is an error. Its path is only put together when
+    there is one: most blocks of a large request have none."""
+    value = owner.get("cache_control")
     if value is None:
         return None
-    obj = expect_object(value, path)
-    return build(CacheControl, path, type=obj.get("type", "ephemeral"), ttl=optional_str(obj, "ttl", path))
+    field_path = join(path, "cache_control")
+    obj = expect_object(value, field_path)
+    return build(
+        CacheControl, field_path, type=obj.get("type", "ephemeral"), ttl=optional_str(obj, "ttl", field_path)
+    )
 
 
-def _citations(value: object, path: str) -> tuple[dict[str, Any], ...] | None:
+def _citations(block: dict[str, Any], path: str) -> tuple[dict[str, Any], ...] | None:
+    """The ``citations`` of a text ``block`` at ``path``, if it has any."""
+    value = block.get("citations")
     if value is None:
         return None
-    items = expect_list(value, path)
-    return tuple(expect_object(item, join(path, i)) for i, item in enumerate(items))
+    field_path = join(path, "citations")
+    items = expect_list(value, field_path)
+    return tuple(expect_object(item, join(field_path, i)) for i, item in enumerate(items))
 
 
 def _text(block: dict[str, Any], path: str, native: str) -> TextPart:
-    citations, cache_control = block.get("citations"), block.get("cache_control")
     return TextPart(
         text=req_str(block, "text", path),
-        citations=None if citations is None else _citations(citations, join(path, "citations")),
-        cache_control=None
-        if cache_control is None
-        else parse_cache_control(cache_control, join(path, "cache_control")),
+        citations=_citations(block, path),
+        cache_control=parse_cache_control(block, path),
     )
 
 
@@ -159,7 +165,7 @@ def _source(
 def _image(block: dict[str, Any], path: str, native: str) -> ImagePart:
     return ImagePart(
         source=_source(required(block, "source", path), join(path, "source"), native, _IMAGE_SOURCES),
-        cache_control=parse_cache_control(block.get("cache_control"), join(path, "cache_control")),
+        cache_control=parse_cache_control(block, path),
     )
 
 
@@ -170,7 +176,7 @@ def _document(block: dict[str, Any], path: str, native: str) -> DocumentPart:
         title=optional_str(block, "title", path),
         context=optional_str(block, "context", path),
         citations=None if citations is None else expect_object(citations, join(path, "citations")),
-        cache_control=parse_cache_control(block.get("cache_control"), join(path, "cache_control")),
+        cache_control=parse_cache_control(block, path),
     )
 
 
@@ -181,7 +187,7 @@ def _tool_use(block: dict[str, Any], path: str, native: str) -> ToolCallPart:
         id=from_client_call_id(req_str(block, "id", path)),
         name=req_str(block, "name", path),
         arguments={} if arguments is None else expect_object(arguments, join(path, "input")),
-        cache_control=parse_cache_control(block.get("cache_control"), join(path, "cache_control")),
+        cache_control=parse_cache_control(block, path),
     )
 
 
@@ -203,7 +209,7 @@ def _tool_result(block: dict[str, Any], path: str, native: str) -> ToolResultPar
         tool_call_id=from_client_call_id(req_str(block, "tool_use_id", path)),
         content=parts,
         is_error=optional_bool(block, "is_error", path),
-        cache_control=parse_cache_control(block.get("cache_control"), join(path, "cache_control")),
+        cache_control=parse_cache_control(block, path),
     )
 
 
@@ -219,7 +225,7 @@ def _thinking(block: dict[str, Any], path: str, native: str) -> ReasoningPart:
         text=req_str(block, "thinking", path),
         signature=token,
         provider=provider,
-        cache_control=parse_cache_control(block.get("cache_control"), join(path, "cache_control")),
+        cache_control=parse_cache_control(block, path),
     )
 
 
@@ -229,14 +235,14 @@ def _redacted_thinking(block: dict[str, Any], path: str, native: str) -> Reasoni
         redacted=True,
         signature=token,
         provider=provider,
-        cache_control=parse_cache_control(block.get("cache_control"), join(path, "cache_control")),
+        cache_control=parse_cache_control(block, path),
     )
 
 
 def _tool_reference(block: dict[str, Any], path: str, native: str) -> ToolReferencePart:
     return ToolReferencePart(
         tool_name=req_str(block, "tool_name", path),
-        cache_control=parse_cache_control(block.get("cache_control"), join(path, "cache_control")),
+        cache_control=parse_cache_control(block, path),
     )
 
 

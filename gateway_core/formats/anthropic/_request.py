@@ -96,7 +96,7 @@ def _parse(body: object, *, require_max_tokens: bool) -> Request:
         effort=effort,
         output_format=output_format,
         user_id=optional_str(metadata, "user_id", "metadata"),
-        cache_control=parse_cache_control(obj.get("cache_control"), "cache_control"),
+        cache_control=parse_cache_control(obj, ""),
         context_management=_optional_object(obj, "context_management"),
         safeguards=_parse_safeguards(obj.get("safeguards"), "safeguards"),
     )
@@ -155,8 +155,7 @@ def _parse_tools(value: object, path: str) -> tuple[Tool, ...]:
 def _parse_tool(value: object, path: str) -> Tool:
     obj = expect_object(value, path)
     name = req_str(obj, "name", path)
-    cache = obj.get("cache_control")
-    cache_control = None if cache is None else parse_cache_control(cache, join(path, "cache_control"))
+    cache_control = parse_cache_control(obj, path)
     tool_type = optional_str(obj, "type", path)
     if tool_type is not None and tool_type != "custom":
         # A server tool (`web_search_20250305`...): its options are whatever else it carries.
