@@ -14,11 +14,9 @@ an ``output_config`` on its system message; the request's own ``output_config`` 
 
 from __future__ import annotations
 
-import functools
 from typing import Any, cast, get_args
 
-import orjson
-
+from gateway_core.formats._tool_lists import shared_tools
 from gateway_core.formats._validate import (
     build,
     expect_int,
@@ -149,30 +147,10 @@ def _parse_safeguards(value: object, path: str) -> tuple[dict[str, Any], ...] | 
     return tuple(expect_object(item, join(path, i)) for i, item in enumerate(expect_list(value, path)))
 
 
-TOOL_LISTS = 16
-"""Distinct tool lists whose parse is kept for the requests that repeat them."""
-
-
 def _parse_tools(value: object, path: str) -> tuple[Tool, ...]:
-    """The tools, parsed once per distinct list: Claude Code sends the same ~60 KB of tool definitions
-    (descriptions and schemas, most of its body) in every request of a CLI version, its sub-agents'
-    too. Every request that repeats a list gets the same immutable tools, so concurrent requests hold
-    one copy between them instead of one each, and the list is not validated again. The key is the
-    list's exact JSON, so lists that differ anywhere, even ``1`` against ``true``, never share."""
     if value is None:
         return ()
-    items = expect_list(value, path)
-    try:
-        key = orjson.dumps(items)
-    except orjson.JSONEncodeError:  # not JSON data: objects an embedding application built itself
-        return _tools_of(items, path)
-    return _shared_tools(key, path)
-
-
-@functools.lru_cache(maxsize=TOOL_LISTS)
-def _shared_tools(key: bytes, path: str) -> tuple[Tool, ...]:
-    # Parsed from the key, so the tools keep nothing of the request that brought them first.
-    return _tools_of(orjson.loads(key), path)
+    return shared_tools(expect_list(value, path), path, _tools_of)
 
 
 def _tools_of(items: list[Any], path: str) -> tuple[Tool, ...]:

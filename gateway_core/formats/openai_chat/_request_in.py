@@ -18,6 +18,7 @@ from typing import Any, get_args
 import orjson
 from pydantic import ValidationError
 
+from gateway_core.formats._tool_lists import shared_tools
 from gateway_core.formats._validate import (
     build,
     expect_bool,
@@ -293,9 +294,13 @@ def _tool_result(message: dict[str, Any], path: str) -> ToolResultPart:
 def _tools(value: object) -> tuple[Tool, ...]:
     if value is None:
         return ()
+    return shared_tools(expect_list(value, "tools"), "tools", _tool_list)
+
+
+def _tool_list(items: list[Any], at: str) -> tuple[Tool, ...]:
     tools: list[Tool] = []
-    for i, item in enumerate(expect_list(value, "tools")):
-        path = join("tools", i)
+    for i, item in enumerate(items):
+        path = join(at, i)
         tool = expect_object(item, path)
         kind = tool.get("type", "function")
         if kind != "function":

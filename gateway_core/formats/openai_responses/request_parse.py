@@ -11,6 +11,7 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
+from gateway_core.formats._tool_lists import shared_tools
 from gateway_core.formats._validate import (
     build,
     expect_list,
@@ -84,7 +85,7 @@ def parse_request(body: object, *, provider: str = "codex") -> Request:
         stream=optional_bool(root, "stream", "") or False,
         temperature=optional_number(root, "temperature", ""),
         top_p=optional_number(root, "top_p", ""),
-        tools=tuple(_parse_tool(tool, join("tools", i)) for i, tool in enumerate(_list(root, "tools"))),
+        tools=shared_tools(_list(root, "tools"), "tools", _parse_tools),
         tool_choice=_parse_tool_choice(root.get("tool_choice"), "tool_choice"),
         parallel_tool_calls=optional_bool(root, "parallel_tool_calls", ""),
         effort=_parse_effort(reasoning, "reasoning") if reasoning is not None else None,
@@ -218,6 +219,10 @@ def _parse_content_item(raw: object, path: str) -> Part:
             return DocumentPart(source=UrlSource(url=file_url), title=title)
         fail(path, "input_file needs file_data or file_url (file_id is not supported)")
     return fail(join(path, "type"), f'unknown content type "{kind}"')
+
+
+def _parse_tools(items: list[Any], path: str) -> tuple[Tool, ...]:
+    return tuple(_parse_tool(tool, join(path, i)) for i, tool in enumerate(items))
 
 
 def _parse_tool(raw: object, path: str) -> Tool:
