@@ -18,8 +18,11 @@ import orjson
 
 from gateway_core.models import Tool
 
-TOOL_LISTS = 32
+TOOL_LISTS = 16
 """Distinct tool lists (of every format together) whose parse is kept for the requests that repeat them."""
+LARGEST_SHARED = 256 * 1024
+"""The longest list (in JSON bytes) that is kept: Claude Code's is ~60 KB. Longer ones, rare, are parsed
+per request, so that what is kept stays bounded (a few MB at most) whatever clients send."""
 
 ToolListParser = Callable[[list[Any], str], tuple[Tool, ...]]
 """A format's parse of a ``tools`` list found at a path; it raises InvalidRequestError naming the field."""
@@ -30,6 +33,8 @@ def shared_tools(items: list[Any], path: str, parse: ToolListParser) -> tuple[To
     try:
         key = orjson.dumps(items)
     except orjson.JSONEncodeError:  # not JSON data: objects an embedding application built itself
+        return parse(items, path)
+    if len(key) > LARGEST_SHARED:
         return parse(items, path)
     return _parsed(key, path, parse)
 

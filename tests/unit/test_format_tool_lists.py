@@ -11,6 +11,7 @@ import pytest
 
 from gateway_core.errors import InvalidRequestError
 from gateway_core.formats import anthropic, openai_chat, openai_responses
+from gateway_core.formats._tool_lists import LARGEST_SHARED
 from gateway_core.models import Request
 from tests.fixtures import claude_code_body, load_json
 
@@ -101,3 +102,12 @@ def test_tools_an_application_built_from_objects_json_cannot_carry_are_parsed_as
     request = _anthropic_request({"name": "w", "input_schema": {"type": "object", "x-origin": marker}})
 
     assert request.tools[0].input_schema["x-origin"] is marker
+
+
+def test_a_list_longer_than_what_is_kept_is_parsed_per_request() -> None:
+    tool = {"name": "w", "description": "x" * LARGEST_SHARED, "input_schema": {"type": "object"}}
+
+    first, again = _anthropic_request(tool), _anthropic_request(tool)
+
+    assert first.tools == again.tools
+    assert first.tools[0] is not again.tools[0]
