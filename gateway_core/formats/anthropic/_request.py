@@ -150,10 +150,10 @@ def _parse_safeguards(value: object, path: str) -> tuple[dict[str, Any], ...] | 
 def _parse_tools(value: object, path: str) -> tuple[Tool, ...]:
     if value is None:
         return ()
-    return shared_tools(expect_list(value, path), path, _tools_of)
+    return shared_tools(expect_list(value, path), path, _parse_tool_list)
 
 
-def _tools_of(items: list[Any], path: str) -> tuple[Tool, ...]:
+def _parse_tool_list(items: list[Any], path: str) -> tuple[Tool, ...]:
     return tuple(_parse_tool(item, join(path, i)) for i, item in enumerate(items))
 
 

@@ -294,10 +294,10 @@ def _tool_result(message: dict[str, Any], path: str) -> ToolResultPart:
 def _tools(value: object) -> tuple[Tool, ...]:
     if value is None:
         return ()
-    return shared_tools(expect_list(value, "tools"), "tools", _tool_list)
+    return shared_tools(expect_list(value, "tools"), "tools", _parse_tool_list)
 
 
-def _tool_list(items: list[Any], at: str) -> tuple[Tool, ...]:
+def _parse_tool_list(items: list[Any], at: str) -> tuple[Tool, ...]:
     tools: list[Tool] = []
     for i, item in enumerate(items):
         path = join(at, i)

@@ -85,7 +85,7 @@ def parse_request(body: object, *, provider: str = "codex") -> Request:
         stream=optional_bool(root, "stream", "") or False,
         temperature=optional_number(root, "temperature", ""),
         top_p=optional_number(root, "top_p", ""),
-        tools=shared_tools(_list(root, "tools"), "tools", _parse_tools),
+        tools=shared_tools(_list(root, "tools"), "tools", _parse_tool_list),
         tool_choice=_parse_tool_choice(root.get("tool_choice"), "tool_choice"),
         parallel_tool_calls=optional_bool(root, "parallel_tool_calls", ""),
         effort=_parse_effort(reasoning, "reasoning") if reasoning is not None else None,
@@ -221,7 +221,7 @@ def _parse_content_item(raw: object, path: str) -> Part:
     return fail(join(path, "type"), f'unknown content type "{kind}"')
 
 
-def _parse_tools(items: list[Any], path: str) -> tuple[Tool, ...]:
+def _parse_tool_list(items: list[Any], path: str) -> tuple[Tool, ...]:
     return tuple(_parse_tool(tool, join(path, i)) for i, tool in enumerate(items))
 
 
